@@ -280,7 +280,7 @@ samResult_t TcpBootstrap::rootSendWelcome(const wire::Secret& secret) {
     return failAndTell(samRemoteError, "rendezvous: sending the welcome failed: " + *writeError +
                                            " (the rank went away during the rendezvous)");
   if (w == Wait::TimedOut) return failAndTell(samTimeout, "rendezvous: sending the welcome timed out");
-  if (w == Wait::Aborted) return breakWith(samInvalidUsage, "rendezvous: aborted");
+  if (w == Wait::Aborted || aborted_) return breakWith(samInvalidUsage, "rendezvous: aborted");
   return samSuccess;
 }
 
@@ -291,7 +291,7 @@ samResult_t TcpBootstrap::leafHandshake(const wire::Secret& secret, Deadline dea
   startWrite(0, bytes, pendingWrites, writeError);
   auto slot = startRead(0);
   Wait w = runUntil([&] { return slot->done; }, deadline);
-  if (w == Wait::Aborted) return breakWith(samInvalidUsage, "rendezvous: aborted");
+  if (w == Wait::Aborted || aborted_) return breakWith(samInvalidUsage, "rendezvous: aborted");
   if (!slot->done)
     return breakWith(samTimeout, "rendezvous: rank " + std::to_string(rank_) + " got no answer from the root (rank 0) within " +
                                      std::to_string(opts_.timeoutMs) + " ms: missing ranks: 0");
@@ -362,7 +362,7 @@ samResult_t TcpBootstrap::rootCollective(wire::Op op, uint32_t seq, int bcastRoo
         return complete;
       },
       gatherBy);
-  if (w == Wait::Aborted) return breakWith(samInvalidUsage, what + ": the communicator was aborted");
+  if (w == Wait::Aborted || aborted_) return breakWith(samInvalidUsage, what + ": the communicator was aborted");
 
   // Judge in rank order so that every run reports the same culprit.
   for (int r = 1; r < nranks_; ++r) {
@@ -420,7 +420,7 @@ samResult_t TcpBootstrap::rootCollective(wire::Op op, uint32_t seq, int bcastRoo
   auto writeError = std::make_shared<std::string>();
   for (int r = 1; r < nranks_; ++r) startWrite(r, bytes, pendingWrites, writeError);
   w = runUntil([&] { return *pendingWrites == 0 || !writeError->empty(); }, deadline);
-  if (w == Wait::Aborted) return breakWith(samInvalidUsage, what + ": the communicator was aborted");
+  if (w == Wait::Aborted || aborted_) return breakWith(samInvalidUsage, what + ": the communicator was aborted");
   if (!writeError->empty())
     return failAndTell(samRemoteError, what + ": sending the result failed: " + *writeError +
                                            " (the rank went away)");
@@ -449,7 +449,7 @@ samResult_t TcpBootstrap::leafCollective(wire::Op op, uint32_t seq, int bcastRoo
   startWrite(0, bytes, pendingWrites, writeError);
   auto slot = startRead(0);
   Wait w = runUntil([&] { return slot->done; }, deadline);
-  if (w == Wait::Aborted) return breakWith(samInvalidUsage, what + ": the communicator was aborted");
+  if (w == Wait::Aborted || aborted_) return breakWith(samInvalidUsage, what + ": the communicator was aborted");
   if (!slot->done)
     return breakWith(samTimeout, what + ": rank " + std::to_string(rank_) + " got no answer from the root within " +
                                      std::to_string(opts_.timeoutMs) + " ms: missing ranks: 0");
