@@ -111,10 +111,11 @@ std::string ranksNamed(const std::vector<int>& ranks) { return (ranks.size() == 
 
 }  // namespace
 
-samResult_t RootListener::collect(int nranks, Deadline deadline, std::vector<Arrival>* arrivals, std::string* text) {
+samResult_t RootListener::collect(int nranks, Deadline deadline, int graceMs, std::vector<Arrival>* arrivals,
+                                  std::string* text) {
   // After a disagreement on nranks, wait briefly for the others so that they
   // too learn why, but never for ranks that may not exist.
-  const auto grace = std::chrono::milliseconds(500);
+  const auto grace = std::chrono::milliseconds(graceMs);
   std::chrono::steady_clock::time_point mismatchSeen{};
   bool mismatch = false, complete = false;
   {

@@ -145,7 +145,10 @@ samResult_t bootstrapConnect(const UniqueIdContents& id, int rank, int nranks, c
   std::vector<RootListener::Arrival> arrivals;
   std::string text;
   Deadline collectBy = Deadline::in(opts.timeoutMs - rootMarginMs(opts.timeoutMs));
-  samResult_t r = listener->collect(nranks, collectBy, &arrivals, &text);
+  // After a disagreement on nranks, the others still get a while to arrive
+  // and learn why (they are started at about the same time as the odd one).
+  int graceMs = std::clamp(opts.timeoutMs / 2, 1, 2000);
+  samResult_t r = listener->collect(nranks, collectBy, graceMs, &arrivals, &text);
   listener.reset();
   std::vector<int> fds, families;
   for (const auto& a : arrivals) {
