@@ -63,6 +63,7 @@ set(CMAKE_MAKEFILE_DEPENDS
   "/work/main/lib/core/sources.cmake"
   "/work/main/tests/CMakeLists.txt"
   "/work/main/tests/core/CMakeLists.txt"
+  "/work/main/tests/install/CMakeLists.txt"
   )
 
 # The corresponding makefile is:
@@ -80,6 +81,7 @@ set(CMAKE_MAKEFILE_PRODUCTS
   "lib/CMakeFiles/CMakeDirectoryInformation.cmake"
   "tests/CMakeFiles/CMakeDirectoryInformation.cmake"
   "tests/core/CMakeFiles/CMakeDirectoryInformation.cmake"
+  "tests/install/CMakeFiles/CMakeDirectoryInformation.cmake"
   )
 
 # Dependency information for all targets:

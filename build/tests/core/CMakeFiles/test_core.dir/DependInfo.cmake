@@ -8,6 +8,8 @@ set(CMAKE_DEPENDS_LANGUAGES
 
 # The set of dependency files which are needed:
 set(CMAKE_DEPENDS_DEPENDENCY_FILES
+  "/work/main/tests/core/c_header_check.c" "tests/core/CMakeFiles/test_core.dir/c_header_check.c.o" "gcc" "tests/core/CMakeFiles/test_core.dir/c_header_check.c.o.d"
+  "/work/main/tests/core/test_c_header.cc" "tests/core/CMakeFiles/test_core.dir/test_c_header.cc.o" "gcc" "tests/core/CMakeFiles/test_core.dir/test_c_header.cc.o.d"
   "/work/main/tests/core/test_errors.cc" "tests/core/CMakeFiles/test_core.dir/test_errors.cc.o" "gcc" "tests/core/CMakeFiles/test_core.dir/test_errors.cc.o.d"
   "/work/main/tests/core/test_log.cc" "tests/core/CMakeFiles/test_core.dir/test_log.cc.o" "gcc" "tests/core/CMakeFiles/test_core.dir/test_log.cc.o.d"
   "/work/main/tests/core/test_params.cc" "tests/core/CMakeFiles/test_core.dir/test_params.cc.o" "gcc" "tests/core/CMakeFiles/test_core.dir/test_params.cc.o.d"

@@ -111,11 +111,41 @@ tests/core/CMakeFiles/test_core.dir/test_log.cc.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/test_core.dir/test_log.cc.s"
 	cd /work/main/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/tests/core/test_log.cc -o CMakeFiles/test_core.dir/test_log.cc.s
 
+tests/core/CMakeFiles/test_core.dir/test_c_header.cc.o: tests/core/CMakeFiles/test_core.dir/flags.make
+tests/core/CMakeFiles/test_core.dir/test_c_header.cc.o: /work/main/tests/core/test_c_header.cc
+tests/core/CMakeFiles/test_core.dir/test_c_header.cc.o: tests/core/CMakeFiles/test_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Building CXX object tests/core/CMakeFiles/test_core.dir/test_c_header.cc.o"
+	cd /work/main/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT tests/core/CMakeFiles/test_core.dir/test_c_header.cc.o -MF CMakeFiles/test_core.dir/test_c_header.cc.o.d -o CMakeFiles/test_core.dir/test_c_header.cc.o -c /work/main/tests/core/test_c_header.cc
+
+tests/core/CMakeFiles/test_core.dir/test_c_header.cc.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/test_core.dir/test_c_header.cc.i"
+	cd /work/main/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/tests/core/test_c_header.cc > CMakeFiles/test_core.dir/test_c_header.cc.i
+
+tests/core/CMakeFiles/test_core.dir/test_c_header.cc.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/test_core.dir/test_c_header.cc.s"
+	cd /work/main/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/tests/core/test_c_header.cc -o CMakeFiles/test_core.dir/test_c_header.cc.s
+
+tests/core/CMakeFiles/test_core.dir/c_header_check.c.o: tests/core/CMakeFiles/test_core.dir/flags.make
+tests/core/CMakeFiles/test_core.dir/c_header_check.c.o: /work/main/tests/core/c_header_check.c
+tests/core/CMakeFiles/test_core.dir/c_header_check.c.o: tests/core/CMakeFiles/test_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_5) "Building C object tests/core/CMakeFiles/test_core.dir/c_header_check.c.o"
+	cd /work/main/build/tests/core && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -std=c99 -Wall -Wextra -pedantic -Werror -MD -MT tests/core/CMakeFiles/test_core.dir/c_header_check.c.o -MF CMakeFiles/test_core.dir/c_header_check.c.o.d -o CMakeFiles/test_core.dir/c_header_check.c.o -c /work/main/tests/core/c_header_check.c
+
+tests/core/CMakeFiles/test_core.dir/c_header_check.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/test_core.dir/c_header_check.c.i"
+	cd /work/main/build/tests/core && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -std=c99 -Wall -Wextra -pedantic -Werror -E /work/main/tests/core/c_header_check.c > CMakeFiles/test_core.dir/c_header_check.c.i
+
+tests/core/CMakeFiles/test_core.dir/c_header_check.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/test_core.dir/c_header_check.c.s"
+	cd /work/main/build/tests/core && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -std=c99 -Wall -Wextra -pedantic -Werror -S /work/main/tests/core/c_header_check.c -o CMakeFiles/test_core.dir/c_header_check.c.s
+
 # Object files for target test_core
 test_core_OBJECTS = \
 "CMakeFiles/test_core.dir/test_errors.cc.o" \
 "CMakeFiles/test_core.dir/test_params.cc.o" \
-"CMakeFiles/test_core.dir/test_log.cc.o"
+"CMakeFiles/test_core.dir/test_log.cc.o" \
+"CMakeFiles/test_core.dir/test_c_header.cc.o" \
+"CMakeFiles/test_core.dir/c_header_check.c.o"
 
 # External object files for target test_core
 test_core_EXTERNAL_OBJECTS =
@@ -123,6 +153,8 @@ test_core_EXTERNAL_OBJECTS =
 tests/core/test_core: tests/core/CMakeFiles/test_core.dir/test_errors.cc.o
 tests/core/test_core: tests/core/CMakeFiles/test_core.dir/test_params.cc.o
 tests/core/test_core: tests/core/CMakeFiles/test_core.dir/test_log.cc.o
+tests/core/test_core: tests/core/CMakeFiles/test_core.dir/test_c_header.cc.o
+tests/core/test_core: tests/core/CMakeFiles/test_core.dir/c_header_check.c.o
 tests/core/test_core: tests/core/CMakeFiles/test_core.dir/build.make
 tests/core/test_core: lib/libsam_static.a
 tests/core/test_core: /usr/lib/x86_64-linux-gnu/libgtest.a
@@ -134,7 +166,7 @@ tests/core/test_core: /usr/lib/x86_64-linux-gnu/libucs.so
 tests/core/test_core: /usr/lib/x86_64-linux-gnu/libucm.so
 tests/core/test_core: /usr/lib/x86_64-linux-gnu/libgtest.a
 tests/core/test_core: tests/core/CMakeFiles/test_core.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Linking CXX executable test_core"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_6) "Linking CXX executable test_core"
 	cd /work/main/build/tests/core && $(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/test_core.dir/link.txt --verbose=$(VERBOSE)
 	cd /work/main/build/tests/core && /usr/bin/cmake -D TEST_TARGET=test_core -D TEST_EXECUTABLE=/work/main/build/tests/core/test_core -D TEST_EXECUTOR= -D TEST_WORKING_DIR=/work/main/build/tests/core -D TEST_EXTRA_ARGS= -D "TEST_PROPERTIES=TIMEOUT;120;LABELS" -D TEST_PREFIX= -D TEST_SUFFIX= -D TEST_FILTER= -D NO_PRETTY_TYPES=FALSE -D NO_PRETTY_VALUES=FALSE -D TEST_LIST=test_core_TESTS -D CTEST_FILE=/work/main/build/tests/core/test_core[1]_tests.cmake -D TEST_DISCOVERY_TIMEOUT=60 -D TEST_XML_OUTPUT_DIR= -P /usr/share/cmake-3.25/Modules/GoogleTestAddTests.cmake
 
