@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 
@@ -204,12 +205,27 @@ int GpuProbe::pairLinks(size_t a, size_t b) const {
 }
 
 std::string normaliseBusId(const std::string& busId) {
-  unsigned domain = 0, bus = 0, dev = 0, func = 0;
-  char tail = 0;
-  if (sscanf(busId.c_str(), "%x:%x:%x.%x%c", &domain, &bus, &dev, &func, &tail) != 4) return "";
-  if (domain > 0xffff || bus > 0xff || dev > 0x1f || func > 7) return "";
+  // domain:bus:device.function, each field hex digits only (sscanf's %x
+  // would also take "0x" prefixes and signs).
+  unsigned field[4] = {0, 0, 0, 0};
+  const char seps[4] = {':', ':', '.', '\0'};
+  size_t pos = 0;
+  for (int f = 0; f < 4; ++f) {
+    size_t start = pos;
+    while (pos < busId.size() && isxdigit(static_cast<unsigned char>(busId[pos])) && pos - start < 8) {
+      char c = char(tolower(busId[pos++]));
+      field[f] = field[f] * 16 + unsigned(c <= '9' ? c - '0' : c - 'a' + 10);
+    }
+    if (pos == start) return "";
+    if (f < 3) {
+      if (pos >= busId.size() || busId[pos] != seps[f]) return "";
+      ++pos;
+    }
+  }
+  if (pos != busId.size()) return "";
+  if (field[0] > 0xffff || field[1] > 0xff || field[2] > 0x1f || field[3] > 7) return "";
   char buf[32];
-  snprintf(buf, sizeof(buf), "%04x:%02x:%02x.%x", domain, bus, dev, func);
+  snprintf(buf, sizeof(buf), "%04x:%02x:%02x.%x", field[0], field[1], field[2], field[3]);
   return buf;
 }
 
