@@ -1,49 +1,15 @@
 // The sam-topo binary: its JSON parses and matches the C API, errors are one
 // line with a non-zero exit, --config lists every knob.
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <set>
 #include <string>
 
+#include "tests/topology/cli_runner.h"
 #include "tests/topology/json_mini.h"
 #include "tests/topology/topo_helpers.h"
 
 using namespace samtest;
 
 namespace {
-
-struct CliRun {
-  int status = -1;
-  std::string out;
-};
-
-// Runs sam-topo with `args` (shell syntax) and `env` (VAR=value prefixes);
-// stderr joins stdout if asked.
-CliRun samTopo(const std::string& args, bool withStderr = false, const std::string& env = "") {
-  std::string cmd = env + std::string(SAM_BINARY_DIR) + "/topology/sam-topo " + args + (withStderr ? " 2>&1" : " 2>/dev/null");
-  CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-  return r;
-}
-
-std::set<std::string> keys(const Json& o) {
-  std::set<std::string> k;
-  for (const auto& kv : o.obj) k.insert(kv.first);
-  return k;
-}
-
-int lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
 
 void expectJsonMatchesApi(const std::string& args, samTopology_t t) {
   CliRun r = samTopo(args);
