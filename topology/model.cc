@@ -210,6 +210,14 @@ std::vector<Gpu> findGpus(hwloc_topology_t hw) {
   return gpus;
 }
 
+void annotateNumaFromSysfs(hwloc_topology_t hw) {
+  for (hwloc_obj_t o = nullptr; (o = hwloc_get_next_pcidev(hw, o)) != nullptr;) {
+    if (cpuSideNumaCount(hw, o) <= 1 || info(o, kInfoNumaNode)) continue;
+    int node = sysfsNuma(pciBusId(o));
+    if (node >= 0) hwloc_obj_add_info(o, kInfoNumaNode, std::to_string(node).c_str());
+  }
+}
+
 void annotateWithProbe(hwloc_topology_t hw, const GpuProbe& probe) {
   std::vector<Gpu> gpus = findGpus(hw);
   const size_t n = gpus.size();

@@ -28,6 +28,10 @@ std::vector<Gpu> findGpus(hwloc_topology_t hw);
 // matrix when hwloc has none or a weaker one.
 void annotateWithProbe(hwloc_topology_t hw, const GpuProbe& probe);
 
+// Live machines only: where hwloc places a PCI device under CPUs of several
+// NUMA nodes, records the node the OS gives it (see kInfoNumaNode).
+void annotateNumaFromSysfs(hwloc_topology_t hw);
+
 // The model of a loaded topology. probe (may be null) adds the GPUs hwloc
 // did not see and their NVLinks.
 std::unique_ptr<samTopology> buildModel(HwlocPtr hw, const std::string& source, const GpuProbe* probe);

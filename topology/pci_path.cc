@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 namespace sam {
@@ -32,10 +33,20 @@ hwloc_obj_t commonAncestor(hwloc_obj_t a, hwloc_obj_t b) {
 
 int numaOf(hwloc_topology_t hw, hwloc_obj_t obj) {
   if (obj == nullptr) return -1;
+  hwloc_obj_t pci = pciDeviceOf(obj);
+  if (pci != nullptr) {
+    const char* v = hwloc_obj_get_info_by_name(pci, kInfoNumaNode);
+    if (v != nullptr && *v != '\0') return atoi(v);
+  }
   hwloc_obj_t cpuSide = hwloc_get_non_io_ancestor_obj(hw, obj);
   if (cpuSide == nullptr || cpuSide->nodeset == nullptr) return -1;
   if (hwloc_bitmap_weight(cpuSide->nodeset) != 1) return -1;
   return hwloc_bitmap_first(cpuSide->nodeset);
+}
+
+int cpuSideNumaCount(hwloc_topology_t hw, hwloc_obj_t obj) {
+  hwloc_obj_t cpuSide = obj != nullptr ? hwloc_get_non_io_ancestor_obj(hw, obj) : nullptr;
+  return (cpuSide != nullptr && cpuSide->nodeset != nullptr) ? hwloc_bitmap_weight(cpuSide->nodeset) : 0;
 }
 
 hwloc_obj_t pciDeviceOf(hwloc_obj_t obj) {

@@ -11,9 +11,17 @@
 namespace sam {
 namespace topo {
 
-// The NUMA node (os index) local to an I/O object: the one NUMA node of its
-// first non-I/O ancestor, or -1 when that ancestor spans none or several.
+// Info on a PCI device recording the NUMA node the OS gives it (sysfs
+// numa_node), written at live discovery where hwloc's locality spans
+// several NUMA nodes (a VM, sub-NUMA clustering); kept in saved files.
+constexpr const char* kInfoNumaNode = "SAMNumaNode";
+
+// The NUMA node (os index) local to an I/O object: kInfoNumaNode on its PCI
+// device if set, else the one NUMA node of its first non-I/O ancestor, or -1
+// when that ancestor spans none or several.
 int numaOf(hwloc_topology_t hw, hwloc_obj_t obj);
+// How many NUMA nodes the first non-I/O ancestor of obj spans.
+int cpuSideNumaCount(hwloc_topology_t hw, hwloc_obj_t obj);
 
 // The PCI device an object hangs from (itself if it is one), or null.
 hwloc_obj_t pciDeviceOf(hwloc_obj_t obj);

@@ -14,6 +14,7 @@ namespace topo {
 
 std::unique_ptr<samTopology> discoverLive(bool probeGpus) {
   HwlocPtr hw = hwlocLoadLive();
+  annotateNumaFromSysfs(hw.get());
   if (!probeGpus) return buildModel(std::move(hw), "this machine", nullptr);
   GpuProbe probe = topo::probeGpus();
   annotateWithProbe(hw.get(), probe);

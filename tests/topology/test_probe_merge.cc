@@ -9,6 +9,7 @@
 #include "topology/hwloc_load.h"
 #include "topology/model.h"
 #include "topology/nvlink.h"
+#include "topology/pci_path.h"
 
 using namespace samtest;
 using sam::topo::GpuProbe;
@@ -124,4 +125,22 @@ TEST(TopologyProbeMerge, EmptyProbeChangesNothing) {
   Topo t = merged(dataFile("power8-4gpu-nvlink.xml"), probe);
   Topo plain(loadOrFail(dataFile("power8-4gpu-nvlink.xml")));
   expectSameModel(t.get(), plain.get());
+}
+
+TEST(TopologyProbeMerge, RecordedNumaNodeWins) {
+  // Where hwloc's locality is ambiguous, live discovery records sysfs's
+  // numa_node on the PCI device (SAMNumaNode); the model and a saved file
+  // follow it.
+  sam::topo::HwlocPtr hw = sam::topo::hwlocLoadXmlFile(dataFile("2numa-3gpu-ib.xml"));
+  std::vector<sam::topo::Gpu> gpus = sam::topo::findGpus(hw.get());
+  ASSERT_EQ(gpus.size(), 3u);
+  hwloc_obj_add_info(gpus[2].pci, sam::topo::kInfoNumaNode, "0");
+  Topo t(sam::topo::buildModel(std::move(hw), "annotated", nullptr).release());
+  EXPECT_EQ(gpu(t.get(), 2).numa, 0);
+  EXPECT_EQ(gpu(t.get(), 1).numa, 1);
+  std::string path = tempPath("numa-annotated.xml");
+  ASSERT_EQ(samTopologySaveXml(t.get(), path.c_str()), samSuccess) << samGetLastError();
+  Topo back(loadOrFail(path));
+  EXPECT_EQ(gpu(back.get(), 2).numa, 0);
+  unlink(path.c_str());
 }
