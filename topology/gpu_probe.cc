@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/log.h"
@@ -125,39 +126,95 @@ void countNvlinks(const Nvml& lib, const std::vector<nvml::Device>& devices, Gpu
       // on GPUs without NVLink: either way this GPU is done.
       if (lib.linkState(devices[a], link, &state) != nvml::kSuccess) break;
       if (state != nvml::kEnableStateEnabled) continue;
-      nvml::PciInfo remote{};
-      if (lib.linkRemotePci(devices[a], link, &remote) != nvml::kSuccess) continue;
       unsigned version = 0;
       if (lib.linkVersion && lib.linkVersion(devices[a], link, &version) == nvml::kSuccess && version == 1)
         probe->perLinkMBps[a] = kNvlink1MBps;
-      std::string peer = normaliseBusId(fixedString(remote.busId, sizeof(remote.busId)));
-      auto it = std::find_if(probe->gpus.begin(), probe->gpus.begin() + n,
-                             [&](const ProbedGpu& g) { return g.busId == peer; });
-      if (it != probe->gpus.begin() + n) {
-        probe->directLinks[a * n + size_t(it - probe->gpus.begin())] += 1;
-        continue;
-      }
-      // Not one of our GPUs: an NVSwitch, a CPU (IBM NPU), or a GPU hidden
-      // from us (cgroups, CUDA_VISIBLE_DEVICES does not hide from NVML).
+      // What is at the far end: the remote device type where NVML has it
+      // (a switch's PCI info may be unavailable, e.g. in a VM), else the
+      // remote PCI device: one of our GPUs, or an NVIDIA device that is not
+      // (an NVSwitch). CPUs (IBM NPUs) and GPUs hidden from us are skipped.
       unsigned type = 0xff;
-      if (lib.linkRemoteType && lib.linkRemoteType(devices[a], link, &type) == nvml::kSuccess) {
-        if (type == nvml::kDeviceTypeSwitch) probe->switchLinks[a] += 1;
+      bool typed = lib.linkRemoteType && lib.linkRemoteType(devices[a], link, &type) == nvml::kSuccess;
+      if (typed && type == nvml::kDeviceTypeSwitch) {
+        probe->switchLinks[a] += 1;
         continue;
       }
-      // Older NVML: an NVIDIA device that is not a GPU we know is a switch.
-      if ((remote.pciDeviceId & 0xffff) == 0x10de) probe->switchLinks[a] += 1;
+      if (typed && type != nvml::kDeviceTypeGpu) continue;
+      nvml::PciInfo remote{};
+      if (lib.linkRemotePci(devices[a], link, &remote) != nvml::kSuccess) continue;
+      std::string peer = normaliseBusId(fixedString(remote.busId, sizeof(remote.busId)));
+      auto it = std::find_if(probe->gpus.begin(), probe->gpus.begin() + long(n),
+                             [&](const ProbedGpu& g) { return g.busId == peer; });
+      if (it != probe->gpus.begin() + long(n)) {
+        probe->directLinks[a * n + size_t(it - probe->gpus.begin())] += 1;
+      } else if (!typed && (remote.pciDeviceId & 0xffff) == 0x10de) {
+        probe->switchLinks[a] += 1;
+      }
     }
   }
 }
 
-// CUDA ordinals by bus id, from the driver API (what cudaSetDevice numbers).
-void addCudaOrdinals(GpuProbe* probe) {
-  void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (lib == nullptr) {
-    SAM_INFO(LOG_TOPO, "CUDA driver not available (%s): CUDA ordinals from hwloc only", dlerror());
+// CUDA ordinals without initialising CUDA: the NVML GPUs as CUDA would
+// number them. CUDA_VISIBLE_DEVICES lists indices or UUID prefixes and stops
+// at the first entry it cannot use; indices follow CUDA's enumeration order,
+// which is the PCI order under CUDA_DEVICE_ORDER=PCI_BUS_ID and, in practice,
+// also by default when all GPUs are alike. With unlike GPUs and the default
+// (fastest first) order the numbering is not knowable here: left unknown.
+void deriveCudaOrdinals(GpuProbe* probe) {
+  std::vector<size_t> pciOrder(probe->gpus.size());
+  for (size_t i = 0; i < pciOrder.size(); ++i) pciOrder[i] = i;
+  std::sort(pciOrder.begin(), pciOrder.end(),
+            [&](size_t a, size_t b) { return probe->gpus[a].busId < probe->gpus[b].busId; });
+  const char* order = getenv("CUDA_DEVICE_ORDER");
+  bool pciOrdered = order != nullptr && strcmp(order, "PCI_BUS_ID") == 0;
+  bool alike = std::all_of(probe->gpus.begin(), probe->gpus.end(),
+                           [&](const ProbedGpu& g) { return g.name == probe->gpus.front().name; });
+  if (!pciOrdered && !alike) {
+    SAM_INFO(LOG_TOPO, "GPUs of different models and CUDA_DEVICE_ORDER != PCI_BUS_ID: CUDA ordinals unknown");
     return;
   }
-  // libcuda is never dlclose'd: once initialised it keeps driver threads.
+  std::vector<size_t> visible;
+  const char* env = getenv("CUDA_VISIBLE_DEVICES");
+  if (env == nullptr) {
+    visible = pciOrder;
+  } else {
+    std::string list = env;
+    size_t pos = 0;
+    while (pos <= list.size()) {
+      size_t comma = list.find(',', pos);
+      std::string tok = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      pos = comma == std::string::npos ? list.size() + 1 : comma + 1;
+      tok.erase(0, tok.find_first_not_of(" \t"));
+      tok.erase(tok.find_last_not_of(" \t") + 1);
+      size_t found = probe->gpus.size();
+      if (!tok.empty() && tok.find_first_not_of("0123456789") == std::string::npos) {
+        size_t idx = size_t(strtoul(tok.c_str(), nullptr, 10));
+        if (idx < pciOrder.size()) found = pciOrder[idx];
+      } else if (tok.rfind("GPU-", 0) == 0) {
+        for (size_t i = 0; i < probe->gpus.size(); ++i)
+          if (probe->gpus[i].uuid.rfind(tok, 0) == 0) found = i;
+      }
+      if (found == probe->gpus.size() ||
+          std::find(visible.begin(), visible.end(), found) != visible.end())
+        break;  // CUDA ignores the rest of the list from here
+      visible.push_back(found);
+    }
+  }
+  for (size_t ordinal = 0; ordinal < visible.size(); ++ordinal) probe->gpus[visible[ordinal]].cudaIndex = int(ordinal);
+}
+
+// CUDA ordinals by bus id from the driver API (what cudaSetDevice numbers),
+// but only if this process already loaded libcuda: cuInit in a process that
+// had no CUDA yet would break CUDA in the children it forks later (ranks
+// spawned after discovery), so otherwise they are derived from NVML.
+void addCudaOrdinals(GpuProbe* probe) {
+  void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+  if (lib == nullptr) {
+    SAM_INFO(LOG_TOPO, "CUDA not loaded in this process: CUDA ordinals derived from NVML");
+    deriveCudaOrdinals(probe);
+    return;
+  }
+  // libcuda stays loaded (the application loaded it; we hold one reference).
   auto init = symbol<cu::InitFn>(lib, "cuInit");
   auto getCount = symbol<cu::DeviceGetCountFn>(lib, "cuDeviceGetCount");
   auto get = symbol<cu::DeviceGetFn>(lib, "cuDeviceGet");
@@ -165,11 +222,13 @@ void addCudaOrdinals(GpuProbe* probe) {
   int count = 0;
   cu::Result r = cu::kSuccess;
   if (!init || !getCount || !get || !busIdOf) {
-    SAM_INFO(LOG_TOPO, "CUDA driver lacks cuInit/cuDeviceGetPCIBusId: CUDA ordinals unknown");
+    SAM_INFO(LOG_TOPO, "CUDA driver lacks cuInit/cuDeviceGetPCIBusId: CUDA ordinals derived from NVML");
+    deriveCudaOrdinals(probe);
     return;
   }
   if ((r = init(0)) != cu::kSuccess || (r = getCount(&count)) != cu::kSuccess) {
-    SAM_INFO(LOG_TOPO, "cuInit/cuDeviceGetCount failed (CUresult %d): CUDA ordinals unknown", r);
+    SAM_INFO(LOG_TOPO, "cuInit/cuDeviceGetCount failed (CUresult %d): CUDA ordinals derived from NVML", r);
+    deriveCudaOrdinals(probe);
     return;
   }
   for (int ordinal = 0; ordinal < count; ++ordinal) {
