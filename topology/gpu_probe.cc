@@ -88,6 +88,7 @@ std::vector<nvml::Device> listNvmlGpus(const Nvml& lib, GpuProbe* probe) {
     SAM_INFO(LOG_TOPO, "nvmlDeviceGetCount failed (%s)", lib.why(r));
     return devices;
   }
+  probe->nvml = true;  // NVML listed this process's GPUs (maybe none)
   for (unsigned i = 0; i < count; ++i) {
     nvml::Device dev = nullptr;
     if ((r = lib.getHandle(i, &dev)) != nvml::kSuccess) {
@@ -293,7 +294,6 @@ GpuProbe probeGpus() {
   {
     Nvml lib;
     if (lib.open()) {
-      probe.nvml = true;
       std::vector<nvml::Device> devices = listNvmlGpus(lib, &probe);
       countNvlinks(lib, devices, &probe);
       SAM_INFO(LOG_TOPO, "NVML: %zu GPUs", probe.gpus.size());

@@ -20,7 +20,9 @@ struct ProbedGpu {
 };
 
 struct GpuProbe {
-  bool nvml = false;  // NVML answered (so names, UUIDs and NVLinks are known)
+  // NVML listed this process's GPUs: names, UUIDs and NVLinks are known,
+  // and a GPU it does not list is not usable here.
+  bool nvml = false;
   std::vector<ProbedGpu> gpus;  // NVML's order; CUDA-only GPUs appended
   // Link counts between probed GPUs (gpus x gpus) and from each GPU to
   // NVSwitches; links to CPUs (IBM NPUs) are not counted.

@@ -196,6 +196,7 @@ std::vector<Gpu> findGpus(hwloc_topology_t hw) {
   for (hwloc_obj_t o = nullptr; (o = hwloc_get_next_pcidev(hw, o)) != nullptr;) {
     const hwloc_obj_attr_u::hwloc_pcidev_attr_s& p = o->attr->pcidev;
     if (p.vendor_id != kNvidiaVendor || (p.class_id != kClassVga && p.class_id != kClass3d)) continue;
+    if (info(o, kInfoHidden)) continue;
     Gpu g;
     g.pci = o;
     g.pcieGBps = p.linkspeed;
@@ -219,6 +220,13 @@ void annotateNumaFromSysfs(hwloc_topology_t hw) {
 }
 
 void annotateWithProbe(hwloc_topology_t hw, const GpuProbe& probe) {
+  if (probe.nvml) {
+    for (const Gpu& g : findGpus(hw)) {
+      if (findProbed(probe, g.info.pciBusId) >= 0) continue;
+      hwloc_obj_add_info(g.pci, kInfoHidden, "1");
+      SAM_INFO(LOG_TOPO, "GPU %s is on the PCI bus but not visible to this process: left out", g.info.pciBusId);
+    }
+  }
   std::vector<Gpu> gpus = findGpus(hw);
   const size_t n = gpus.size();
   std::vector<uint64_t> fromProbe(n * n, 0);

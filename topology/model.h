@@ -17,15 +17,21 @@ namespace topo {
 constexpr const char* kInfoGpuModel = "GPUModel";
 constexpr const char* kInfoUuid = "NVIDIAUUID";
 constexpr const char* kInfoCudaIndex = "SAMCudaIndex";
+// Marks a GPU on the PCI bus that the driver does not show to this process
+// (cgroups: a container given some of the machine's GPUs); such GPUs are
+// left out of the model, as nvidia-smi leaves them out.
+constexpr const char* kInfoHidden = "SAMHiddenGpu";
 
-// NVIDIA 3D/VGA controllers among the PCI devices, in PCI bus order, with
+// NVIDIA 3D/VGA controllers among the PCI devices (except those marked
+// kInfoHidden), in PCI bus order, with
 // what hwloc knows of them (names, UUIDs, CUDA ordinals from OS devices or
 // from the infos above).
 std::vector<Gpu> findGpus(hwloc_topology_t hw);
 
 // Writes what the probe learnt into the hwloc topology: GPUModel, NVIDIAUUID
-// and SAMCudaIndex infos on the GPUs' PCI devices, and an NVLinkBandwidth
-// matrix when hwloc has none or a weaker one.
+// and SAMCudaIndex infos on the GPUs' PCI devices, kInfoHidden on those NVML
+// does not list (when NVML answered), and an NVLinkBandwidth matrix when
+// hwloc has none or a weaker one.
 void annotateWithProbe(hwloc_topology_t hw, const GpuProbe& probe);
 
 // Live machines only: where hwloc places a PCI device under CPUs of several

@@ -41,8 +41,9 @@ TEST(TopologyProbeMerge, SwitchedNvlinksNamesAndExtraGpu) {
   // links on NVSwitches; c1:00.0 a GPU only the driver sees, with 12.
   GpuProbe probe = makeProbe({{"0000:84:00.0", "NVIDIA H200", "GPU-84", 0},
                               {"0000:83:00.0", "NVIDIA H200", "GPU-83", 1},
-                              {"0000:c1:00.0", "NVIDIA H200", "GPU-c1", 2}});
-  probe.switchLinks = {18, 18, 12};
+                              {"0000:c1:00.0", "NVIDIA H200", "GPU-c1", 2},
+                              {"0000:03:00.0", "", "", -1}});
+  probe.switchLinks = {18, 18, 12, 0};
   Topo t = merged(dataFile("2numa-3gpu-ib.xml"), probe);
   ASSERT_EQ(count(t.get(), samTopoGpus), 4);
   samGpuInfo_t g1 = gpu(t.get(), 1), g2 = gpu(t.get(), 2), g3 = gpu(t.get(), 3);
@@ -85,9 +86,12 @@ TEST(TopologyProbeMerge, SwitchedNvlinksNamesAndExtraGpu) {
 }
 
 TEST(TopologyProbeMerge, DirectNvlink1Links) {
-  GpuProbe probe = makeProbe({{"0000:03:00.0", "", "", -1}, {"0000:83:00.0", "", "", -1}});
-  probe.directLinks = {0, 4, 4, 0};
-  probe.perLinkMBps = {sam::topo::kNvlink1MBps, sam::topo::kNvlink1MBps};
+  GpuProbe probe = makeProbe({{"0000:03:00.0", "", "", -1}, {"0000:83:00.0", "", "", -1},
+                              {"0000:84:00.0", "", "", -1}});
+  probe.directLinks = {0, 4, 0,  //
+                       4, 0, 0,  //
+                       0, 0, 0};
+  probe.perLinkMBps = {sam::topo::kNvlink1MBps, sam::topo::kNvlink1MBps, sam::topo::kNvlink1MBps};
   Topo t = merged(dataFile("2numa-3gpu-ib.xml"), probe);
   samLinkInfo_t l = link(t.get(), 0, 1);
   EXPECT_EQ(l.linkClass, samLinkNvl);
@@ -100,10 +104,11 @@ TEST(TopologyProbeMerge, KeepsOrRaisesHwlocMatrix) {
   // POWER8: hwloc says 0-1 and 2-3 have two NVLink-1 links (40 GB/s).
   // A weaker report (one link) changes nothing; a new pair is added.
   GpuProbe probe = makeProbe({{"0002:01:00.0", "", "", -1}, {"0003:01:00.0", "", "", -1},
-                              {"000a:01:00.0", "", "", -1}});
-  probe.directLinks = {0, 1, 2,  //
-                       1, 0, 0,  //
-                       2, 0, 0};
+                              {"000a:01:00.0", "", "", -1}, {"000b:01:00.0", "", "", -1}});
+  probe.directLinks = {0, 1, 2, 0,  //
+                       1, 0, 0, 0,  //
+                       2, 0, 0, 0,  //
+                       0, 0, 0, 0};
   Topo t = merged(dataFile("power8-4gpu-nvlink.xml"), probe);
   EXPECT_EQ(link(t.get(), 0, 1).nvlinks, 2);
   EXPECT_DOUBLE_EQ(link(t.get(), 0, 1).bandwidthGBps, 40.0);
@@ -143,4 +148,25 @@ TEST(TopologyProbeMerge, RecordedNumaNodeWins) {
   Topo back(loadOrFail(path));
   EXPECT_EQ(gpu(back.get(), 2).numa, 0);
   unlink(path.c_str());
+}
+
+TEST(TopologyProbeMerge, GpusTheDriverDoesNotShowAreLeftOut) {
+  // A container given two of the machine's GPUs: hwloc sees all three on
+  // the PCI bus, NVML lists two. The third is left out, here and in a saved
+  // file; without NVML (nvml = false) nothing is left out.
+  GpuProbe probe = makeProbe({{"0000:83:00.0", "", "", 0}, {"0000:84:00.0", "", "", 1}});
+  Topo t = merged(dataFile("2numa-3gpu-ib.xml"), probe);
+  ASSERT_EQ(count(t.get(), samTopoGpus), 2);
+  EXPECT_STREQ(gpu(t.get(), 0).pciBusId, "0000:83:00.0");
+  EXPECT_STREQ(gpu(t.get(), 1).pciBusId, "0000:84:00.0");
+  EXPECT_EQ(link(t.get(), 0, 1).linkClass, samLinkPhb);
+  std::string path = tempPath("hidden.xml");
+  ASSERT_EQ(samTopologySaveXml(t.get(), path.c_str()), samSuccess) << samGetLastError();
+  Topo back(loadOrFail(path));
+  expectSameModel(t.get(), back.get());
+  unlink(path.c_str());
+
+  probe.nvml = false;
+  Topo all = merged(dataFile("2numa-3gpu-ib.xml"), probe);
+  EXPECT_EQ(count(all.get(), samTopoGpus), 3);
 }
