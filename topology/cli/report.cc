@@ -47,6 +47,8 @@ std::string cell(const samLinkInfo_t& l) {
   return samLinkClassString(l.linkClass);
 }
 
+std::string plural(int n, const char* noun) { return std::to_string(n) + " " + noun + (n == 1 ? "" : "s"); }
+
 std::string orDash(const char* s) { return (s != nullptr && *s != '\0') ? s : "-"; }
 std::string numa(int n) { return n >= 0 ? std::to_string(n) : "-"; }
 
@@ -98,8 +100,9 @@ samResult_t printText(FILE* out, samTopology_t topo, const std::string& source) 
   RETURN_IF_FAILED(snapshot(topo, &s));
   const int ng = s.counts[samTopoGpus], nn = s.counts[samTopoNics];
   fprintf(out, "Topology of %s\n", source.c_str());
-  fprintf(out, "  %d packages, %d NUMA nodes, %d cores, %d PUs, %d GPUs, %d NICs\n\n", s.counts[samTopoPackages],
-          s.counts[samTopoNumaNodes], s.counts[samTopoCores], s.counts[samTopoPus], ng, nn);
+  fprintf(out, "  %s, %s, %s, %s, %s, %s\n\n", plural(s.counts[samTopoPackages], "package").c_str(),
+          plural(s.counts[samTopoNumaNodes], "NUMA node").c_str(), plural(s.counts[samTopoCores], "core").c_str(),
+          plural(s.counts[samTopoPus], "PU").c_str(), plural(ng, "GPU").c_str(), plural(nn, "NIC").c_str());
   if (ng > 0) {
     printMatrix(out, s);
     printBandwidths(out, s);
