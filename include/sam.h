@@ -124,9 +124,12 @@ typedef struct {
   char pciBusId[SAM_PCI_ID_MAX];/* "0000:84:00.0" */
   int numa;                     /* NUMA node os index, -1 if unknown */
   int cudaIndex;                /* CUDA device ordinal where known, else -1 */
-  int nearestNic;               /* index into the NIC list, -1 if none */
+  int nearestNic;               /* index into the NIC list, -1 if none: the
+                                   closest PCIe class, ib before eth on a tie */
 } samGpuInfo_t;
 
+/* ib: an OpenFabrics (verbs) device, InfiniBand or RoCE; eth: any other
+ * network interface. Ordered by PCI bus id, virtual interfaces last. */
 typedef enum { samNicIb = 0, samNicEth = 1 } samNicKind_t;
 
 typedef struct {
@@ -144,16 +147,25 @@ typedef struct {
   double bandwidthGBps; /* estimated one-way bandwidth, GB/s */
 } samLinkInfo_t;
 
-/* The live machine (hwloc, completed by CUDA/NVML when a driver is present). */
+/* The live machine (hwloc, completed by NVML and the CUDA driver, loaded at
+ * run time, when a driver is present). SAM_TOPO_FILE loads that XML file
+ * instead; SAM_TOPO_DUMP_FILE saves what was found. */
 SAM_API samResult_t samTopologyDiscover(samTopology_t* topo);
-/* A saved hwloc XML topology. */
+/* A saved hwloc XML topology (lstopo --of xml, sam-topo --of xml). A missing,
+ * empty, malformed or truncated file fails with a last error naming it. */
 SAM_API samResult_t samTopologyLoadXml(const char* path, samTopology_t* topo);
 /* Save as hwloc XML, loadable by samTopologyLoadXml and lstopo -i. */
 SAM_API samResult_t samTopologySaveXml(samTopology_t topo, const char* path);
 SAM_API samResult_t samTopologyGetCount(samTopology_t topo, samTopoCount_t what, int* count);
 SAM_API samResult_t samTopologyGetGpu(samTopology_t topo, int index, samGpuInfo_t* info);
 SAM_API samResult_t samTopologyGetNic(samTopology_t topo, int index, samNicInfo_t* info);
+/* The path between two GPUs: NVL where NVLink joins them (directly or
+ * through NVSwitches), else the PCIe class. bandwidthGBps is an estimate
+ * (docs/TOPOLOGY.md has the table); SELF has 0. */
 SAM_API samResult_t samTopologyGetLink(samTopology_t topo, int gpuA, int gpuB, samLinkInfo_t* info);
+/* The PCIe path between a GPU and a NIC (PIX..SYS; nvlinks is 0): what
+ * nearestNic was chosen by. */
+SAM_API samResult_t samTopologyGetNicLink(samTopology_t topo, int gpu, int nic, samLinkInfo_t* info);
 SAM_API samResult_t samTopologyDestroy(samTopology_t topo);
 
 /* ============================================================ communicator */
