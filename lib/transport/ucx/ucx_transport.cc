@@ -33,6 +33,9 @@ constexpr int64_t kGraceMs = 500;
 constexpr int64_t kCancelBoundMs = 1000;
 constexpr int64_t kDefaultCloseBoundMs = 2000;
 
+// Tag layout: bits 63..32 the exchange's seq mod 2^32, bit 31 set only for
+// the connection check at construction, bits 30..0 the sender's rank.
+constexpr ucp_tag_t kControlTagBit = ucp_tag_t(1) << 31;
 ucp_tag_t blockTag(uint64_t seq, int sender) {
   return (static_cast<ucp_tag_t>(seq & 0xffffffffu) << 32) | static_cast<uint32_t>(sender);
 }
@@ -82,11 +85,17 @@ struct Block {
   bool isSend = false;
   size_t bytes = 0;
   uint64_t seq = 0;
+  ucp_tag_t tag = 0;
+  bool control = false;  // the connection check, not an exchange
   void* request = nullptr;  // UCX's request while in flight
   bool done = false;
   ucs_status_t status = UCS_OK;
   ucp_tag_recv_info_t info{};  // receives: what arrived
 };
+
+std::string blockName(const Block& b) {
+  return b.control ? std::string("the connection check") : "exchange " + std::to_string(b.seq);
+}
 
 void onSendDone(void* request, ucs_status_t status, void* user) {
   Block* b = static_cast<Block*>(user);
@@ -127,6 +136,7 @@ class UcxTransport final : public Transport {
  private:
   samResult_t startWorker(std::string* addressBlob);
   samResult_t connect(const std::vector<std::string>& blobs, std::vector<int>* badRanks);
+  samResult_t checkConnections();
   samResult_t checkArgs(const ExchangeSpec& spec, const std::vector<int>& peers) const;
   void postBlock(Block& b, void* buffer);
   // Records the failure for good (blaming `culprits`), takes every block
@@ -223,9 +233,52 @@ samResult_t UcxTransport::connect(const std::vector<std::string>& blobs, std::ve
   return samSuccess;
 }
 
+// Every rank sends its rank number to every other rank and receives theirs.
+// Wiring all endpoints up front surfaces an unreachable rank at construction
+// (within the timeout, naming it), keeps connection setup out of the first
+// exchange, and means no connection is half set up when a rank tears down
+// (UCX 1.13 can abort in ucp_worker_destroy on a wireup reply still queued).
+samResult_t UcxTransport::checkConnections() {
+  std::vector<uint32_t> outbox(1, static_cast<uint32_t>(rank_));
+  std::vector<uint32_t> inbox(static_cast<size_t>(nranks_), UINT32_MAX);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int p = 0; p < nranks_; ++p) {
+      if (p == rank_) continue;
+      Block& b = blocks_.emplace_back();
+      b.peer = p;
+      b.isSend = pass == 1;
+      b.bytes = sizeof(uint32_t);
+      b.control = true;
+      b.tag = kControlTagBit | static_cast<uint32_t>(b.isSend ? rank_ : p);
+      postBlock(b, b.isSend ? static_cast<void*>(outbox.data()) : static_cast<void*>(&inbox[p]));
+    }
+  }
+  SAM_CHECK(wait(Deadline::in(timeoutMs_)));
+  for (int p = 0; p < nranks_; ++p)
+    if (p != rank_ && inbox[p] != static_cast<uint32_t>(p))
+      return failf(samRemoteError, "%s: the connection check with rank %d got rank %u's message", prefix().c_str(),
+                   p, inbox[p]);
+  return samSuccess;
+}
+
+namespace {
+
+// One allgather of a one-byte verdict per rank; `*failed` gets the ranks
+// whose step did not succeed.
+samResult_t gatherVerdicts(Bootstrap& bootstrap, bool ok, std::vector<int>* failed) {
+  std::vector<std::string> verdicts;
+  SAM_CHECK(bootstrap.allgather(std::string(1, ok ? '1' : '0'), &verdicts));
+  for (int r = 0; r < static_cast<int>(verdicts.size()); ++r)
+    if (verdicts[r] != "1") failed->push_back(r);
+  return samSuccess;
+}
+
+}  // namespace
+
 samResult_t UcxTransport::init(Bootstrap& bootstrap) {
-  // Every rank takes part in both allgathers whatever happened locally, so a
+  // Every rank takes part in every allgather whatever happened locally, so a
   // rank that fails tells the others instead of leaving them to time out.
+  // 1. Worker addresses.
   std::string mine;
   samResult_t local = startWorker(&mine);
   if (local != samSuccess) mine.clear();
@@ -235,24 +288,28 @@ samResult_t UcxTransport::init(Bootstrap& bootstrap) {
     return failf(samInternalError, "%s: address allgather returned %zu blobs for %d ranks", prefix().c_str(),
                  blobs.size(), nranks_);
 
+  // 2. Endpoints to every other rank.
   std::vector<int> badRanks;
   if (local == samSuccess) local = connect(blobs, &badRanks);
-  const std::string verdict(1, local == samSuccess && badRanks.empty() ? '1' : '0');
-  std::vector<std::string> verdicts;
-  SAM_CHECK(bootstrap.allgather(verdict, &verdicts));
-  if (local != samSuccess) return local;  // already logged with its reason
-
   std::vector<int> failed;
-  for (int r = 0; r < nranks_ && r < static_cast<int>(verdicts.size()); ++r)
-    if (verdicts[r] != "1") failed.push_back(r);
+  SAM_CHECK(gatherVerdicts(bootstrap, local == samSuccess && badRanks.empty(), &failed));
+  if (local != samSuccess) return local;  // already logged with its reason
   if (!badRanks.empty())
     return failf(samRemoteError, "%s: no usable UCX worker address from rank(s) %s (could not start UCX?)",
                  prefix().c_str(), rankList(badRanks).c_str());
   if (!failed.empty())
     return failf(samRemoteError, "%s: rank(s) %s could not set up their UCX endpoints", prefix().c_str(),
                  rankList(failed).c_str());
-  SAM_INFO(LOG_NET, "%s: UCX %s, worker and %d endpoints ready", prefix().c_str(), ucp_get_version_string(),
-           nranks_ - 1);
+
+  // 3. Every connection carries a message both ways.
+  local = checkConnections();
+  SAM_CHECK(gatherVerdicts(bootstrap, local == samSuccess, &failed));
+  if (local != samSuccess) return local;
+  if (!failed.empty())
+    return failf(samRemoteError, "%s: rank(s) %s could not reach every other rank over UCX", prefix().c_str(),
+                 rankList(failed).c_str());
+  SAM_INFO(LOG_NET, "%s: UCX %s, worker and %d connected endpoints ready", prefix().c_str(),
+           ucp_get_version_string(), nranks_ - 1);
   return samSuccess;
 }
 
@@ -292,13 +349,13 @@ void UcxTransport::postBlock(Block& b, void* buffer) {
   ucs_status_ptr_t req;
   if (b.isSend) {
     param.cb.send = onSendDone;
-    req = ucp_tag_send_nbx(peers_[b.peer].ep, buffer, b.bytes, blockTag(b.seq, rank_), &param);
+    req = ucp_tag_send_nbx(peers_[b.peer].ep, buffer, b.bytes, b.tag, &param);
   } else {
     // Always through the callback: UCX 1.13 may complete a receive at once
     // without filling recv_info, and the length is what we check.
     param.op_attr_mask |= UCP_OP_ATTR_FLAG_NO_IMM_CMPL;
     param.cb.recv = onRecvDone;
-    req = ucp_tag_recv_nbx(worker_, buffer, b.bytes, blockTag(b.seq, b.peer), kFullTagMask, &param);
+    req = ucp_tag_recv_nbx(worker_, buffer, b.bytes, b.tag, kFullTagMask, &param);
   }
   // Completed at once (no callback follows), failed at once, or in flight.
   if (req == nullptr) {
@@ -326,6 +383,7 @@ samResult_t UcxTransport::post(const ExchangeSpec& spec, const std::vector<int>&
       b.isSend = isSend;
       b.bytes = bytes;
       b.seq = seq;
+      b.tag = blockTag(seq, isSend ? rank_ : p);
       if (isSend) {
         postBlock(b, const_cast<uint8_t*>(spec.send + spec.sendOffsets[p]));
         traffic.countSend(p, samTransportUcx, bytes);
@@ -361,7 +419,7 @@ samResult_t UcxTransport::wait(const Deadline& deadline) {
           deadPeers.push_back(b.peer);
           if (why.empty())
             why = "rank " + std::to_string(b.peer) + " sent " + std::to_string(b.info.length) +
-                  " bytes for exchange " + std::to_string(b.seq) + ", expected " + std::to_string(b.bytes);
+                  " bytes for " + blockName(b) + ", expected " + std::to_string(b.bytes);
         }
         continue;
       }
@@ -391,7 +449,7 @@ samResult_t UcxTransport::wait(const Deadline& deadline) {
         late.push_back(b.peer);
         if (!detail.empty()) detail += "; ";
         detail += std::string(b.isSend ? "send to" : "receive from") + " rank " + std::to_string(b.peer) + " (" +
-                  std::to_string(b.bytes) + " bytes, exchange " + std::to_string(b.seq) + ")";
+                  std::to_string(b.bytes) + " bytes, " + blockName(b) + ")";
       }
       std::sort(late.begin(), late.end());
       late.erase(std::unique(late.begin(), late.end()), late.end());
