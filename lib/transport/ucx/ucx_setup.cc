@@ -1,7 +1,11 @@
 // Setting the transport up: UCP context and worker, the address exchange,
 // endpoints, the connection check. Collective over the bootstrap's ranks.
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <regex>
+#include <set>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -16,6 +20,26 @@ namespace {
 // something else is refused before UCX parses it), the rank, the address.
 constexpr char kAddressMagic[8] = {'S', 'A', 'M', 'U', 'C', 'X', '1', '\0'};
 constexpr size_t kAddressHeader = sizeof(kAddressMagic) + sizeof(uint32_t);
+
+// The UCX transports and devices an endpoint's lanes use ("tcp/lo.0"), read
+// from ucp_ep_print_info: UCX 1.13 has no query for them.
+std::string endpointLanes(ucp_ep_h ep) {
+  char* text = nullptr;
+  size_t length = 0;
+  FILE* stream = open_memstream(&text, &length);
+  if (stream == nullptr) return "?";
+  ucp_ep_print_info(ep, stream);
+  fclose(stream);
+  const std::string info(text, length);
+  free(text);
+  static const std::regex kLane(R"(lane\[\d+\]:\s+\d+:(\S+))");
+  std::set<std::string> lanes;
+  for (auto it = std::sregex_iterator(info.begin(), info.end(), kLane); it != std::sregex_iterator(); ++it)
+    lanes.insert((*it)[1].str());
+  std::string list;
+  for (const std::string& l : lanes) list += (list.empty() ? "" : ", ") + l;
+  return list.empty() ? "?" : list;
+}
 
 }  // namespace
 
@@ -176,6 +200,11 @@ samResult_t UcxTransport::init(Bootstrap& bootstrap) {
                  rankList(failed).c_str());
   SAM_INFO(LOG_NET, "%s: UCX %s, worker and %d connected endpoints ready", prefix().c_str(),
            ucp_get_version_string(), nranks_ - 1);
+  // Which wire UCX chose, so that it can be checked rather than assumed.
+  if (logEnabled(LOG_LEVEL_INFO, LOG_NET))
+    for (int r = 0; r < nranks_; ++r)
+      if (peers_[r].ep != nullptr)
+        SAM_INFO(LOG_NET, "%s: rank %d over %s", prefix().c_str(), r, endpointLanes(peers_[r].ep).c_str());
   return samSuccess;
 }
 

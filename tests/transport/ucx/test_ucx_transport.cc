@@ -9,12 +9,14 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <random>
 #include <regex>
 #include <thread>
 
 #include "core/deadline.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "exchange_data.h"
 #include "file_bootstrap.h"
 #include "rank_processes.h"
@@ -203,6 +205,38 @@ TEST(UcxTransport, SingleRankHasNothingToExchange) {
     return checkTraffic(traffic, ExpectedTraffic(1));
   });
   EXPECT_TRUE(out[0].exited && out[0].exitCode == 0) << describe(out);
+}
+
+// UCX picks its transports itself; the log says which, so that "over TCP"
+// is checked rather than assumed.
+TEST(UcxTransport, LogSaysWhichWireEachPeerUses) {
+  TempDir dir;
+  auto out = runRanks(3, kRunTimeoutMs, [&](int rank) -> std::string {
+    useTcpOnlyIf(true);
+    const std::string logPath = dir.path() + "/log." + std::to_string(rank);
+    setenv("SAM_DEBUG", "INFO", 1);
+    setenv("SAM_DEBUG_SUBSYS", "NET", 1);
+    setenv("SAM_DEBUG_FILE", logPath.c_str(), 1);
+    logReset();
+    FileBootstrap boot(dir.path(), rank, 3, kBootTimeoutMs);
+    auto transport = makeTransport(boot, 5000);
+    std::ifstream in(logPath);
+    std::string line;
+    int peersSeen = 0;
+    while (std::getline(in, line)) {
+      const size_t at = line.find(" over ");
+      if (at == std::string::npos) continue;
+      ++peersSeen;
+      const std::string lanes = line.substr(at + 6);
+      require(lanes.rfind("tcp/", 0) == 0 && lanes.find("posix") == std::string::npos &&
+                  lanes.find("sysv") == std::string::npos && lanes.find("cma") == std::string::npos,
+              "with UCX_TLS=tcp a peer is reached over: " + line);
+    }
+    require(peersSeen == 2, "expected one 'over' line per peer in the log, found " + std::to_string(peersSeen));
+    requireOk(boot.barrier(), "barrier");
+    return "";
+  });
+  for (const RankOutcome& o : out) EXPECT_TRUE(o.exited && o.exitCode == 0) << describe(out);
 }
 
 // ------------------------------------------------------------ bad input
