@@ -155,54 +155,102 @@ __device__ __forceinline__ WarpMem carve(const DevSpec& d, float* base) {
 }
 
 // Scores of token `row` into m.s / m.sel. Returns the lowest bad expert or -1.
+// Lane l handles experts l, l+32, l+64, ... in chunks of 8 held in registers,
+// so that eight independent loads and exps are in flight at once; a batch of
+// E <= 256 stays in registers from load to final score.
+constexpr int kChunk = 8;
+
 template <typename In>
-__device__ int warpScores(const DevSpec& d, const In* __restrict__ row, const WarpMem& m, int lane) {
-  float mx = -INFINITY, poison = 0.0f;
-  int e = lane;
-  // Eight loads in flight per lane before any is used.
-  for (; e + 7 * 32 < d.E; e += 8 * 32) {
-    float v[8];
+__device__ __forceinline__ void loadChunk(const DevSpec& d, const In* __restrict__ row, int base, float (&v)[kChunk]) {
 #pragma unroll
-    for (int u = 0; u < 8; ++u) v[u] = toFloat<In>(row[e + u * 32]);
-#pragma unroll
-    for (int u = 0; u < 8; ++u) {
-      poison = fmaExact(v[u], 0.0f, poison);  // NaN iff some value is NaN or Inf
-      mx = fmaxf(mx, v[u]);
-      m.s[e + u * 32] = v[u];
-    }
+  for (int u = 0; u < kChunk; ++u) {
+    const int e = base + 32 * u;
+    v[u] = e < d.E ? toFloat<In>(row[e]) : 0.0f;
   }
-  for (; e < d.E; e += 32) {
-    const float v = toFloat<In>(row[e]);
-    poison = fmaExact(v, 0.0f, poison);
-    mx = fmaxf(mx, v);
-    m.s[e] = v;
+}
+
+// `pre`: for E <= 256, the token's logits already loaded by this lane (the
+// caller fetches the next token's while this one is routed), else null.
+template <typename In>
+__device__ int warpScores(const DevSpec& d, const In* __restrict__ row, const WarpMem& m, int lane,
+                          const float* pre = nullptr) {
+  float mx = -INFINITY, poison = 0.0f;
+  float v[kChunk];
+  const bool oneChunk = d.E <= 32 * kChunk;
+  for (int base = lane; base < d.E; base += 32 * kChunk) {
+    if (pre) {
+#pragma unroll
+      for (int u = 0; u < kChunk; ++u) v[u] = pre[u];
+    } else {
+      loadChunk<In>(d, row, base, v);
+    }
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      poison = fmaExact(v[u], 0.0f, poison);  // NaN iff some value is NaN or Inf
+      if (base + 32 * u < d.E) mx = fmaxf(mx, v[u]);
+      if (!oneChunk && base + 32 * u < d.E) m.s[base + 32 * u] = v[u];
+    }
   }
   if (__any_sync(kFull, poison != poison)) {
     int bad = INT_MAX;
-    for (int j = lane; j < d.E; j += 32)
-      if (!isfinite(m.s[j])) bad = min(bad, j);
+    if (oneChunk) {
 #pragma unroll
-    for (int o = 16; o >= 1; o >>= 1) bad = min(bad, __shfl_xor_sync(kFull, bad, o));
-    return bad;
-  }
-  if (d.sigmoid) {
-    for (int j = lane; j < d.E; j += 32) m.s[j] = routeSigmoid(m.s[j]);
-  } else {
-#pragma unroll
-    for (int o = 16; o >= 1; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(kFull, mx, o));
-    float sum = 0.0f;  // lane l: experts l, l+32, ... in order (as route_ref.cc)
-    for (int j = lane; j < d.E; j += 32) {
-      const float ex = routeExp(m.s[j] - mx);
-      m.s[j] = ex;
-      sum += ex;
+      for (int u = 0; u < kChunk; ++u)
+        if (lane + 32 * u < d.E && !isfinite(v[u])) bad = min(bad, lane + 32 * u);
+    } else {
+      for (int j = lane; j < d.E; j += 32)
+        if (!isfinite(m.s[j])) bad = min(bad, j);
     }
 #pragma unroll
-    for (int o = 16; o >= 1; o >>= 1) sum += __shfl_xor_sync(kFull, sum, o);  // the butterfly
-    const float inv = 1.0f / sum;
-    for (int j = lane; j < d.E; j += 32) m.s[j] = m.s[j] * inv;
+    for (int o = 16; o >= 1; o >>= 1) bad = min(bad, __shfl_xor_sync(kFull, bad, o));
+    __syncwarp();
+    return bad;
   }
-  if (d.bias)
-    for (int j = lane; j < d.E; j += 32) m.sel[j] = m.s[j] + d.bias[j];
+  float inv = 1.0f;
+  if (!d.sigmoid) {
+#pragma unroll
+    for (int o = 16; o >= 1; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(kFull, mx, o));
+  }
+  float sum = 0.0f;  // lane l: experts l, l+32, ... in order (as route_ref.cc)
+  for (int base = lane; base < d.E; base += 32 * kChunk) {
+    if (!oneChunk) {
+#pragma unroll
+      for (int u = 0; u < kChunk; ++u) v[u] = base + 32 * u < d.E ? m.s[base + 32 * u] : 0.0f;
+    }
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      if (d.sigmoid) {
+        v[u] = routeSigmoid(v[u]);
+      } else {
+        v[u] = routeExp(v[u] - mx);
+        sum += base + 32 * u < d.E ? v[u] : 0.0f;  // adding +0 changes nothing
+      }
+    }
+    if (!oneChunk) {
+#pragma unroll
+      for (int u = 0; u < kChunk; ++u)
+        if (base + 32 * u < d.E) m.s[base + 32 * u] = v[u];
+    }
+  }
+  if (!d.sigmoid) {
+#pragma unroll
+    for (int o = 16; o >= 1; o >>= 1) sum += __shfl_xor_sync(kFull, sum, o);  // the butterfly
+    inv = 1.0f / sum;
+  }
+  for (int base = lane; base < d.E; base += 32 * kChunk) {
+    if (!oneChunk) {
+#pragma unroll
+      for (int u = 0; u < kChunk; ++u) v[u] = base + 32 * u < d.E ? m.s[base + 32 * u] : 0.0f;
+    }
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      const int e = base + 32 * u;
+      if (e >= d.E) continue;
+      const float sv = d.sigmoid ? v[u] : v[u] * inv;
+      m.s[e] = sv;
+      if (d.bias) m.sel[e] = sv + d.bias[e];
+    }
+  }
   __syncwarp();
   return -1;
 }
@@ -324,8 +372,19 @@ __global__ void routeForwardKernel(DevSpec d, const In* __restrict__ logits, int
       if (!isfinite(d.bias[j])) atomicMin(&o.small->badBias, (unsigned long long)j);
   __syncthreads();
   double align = 0.0;
-  for (int64_t t = (int64_t)blockIdx.x * wpb + warp; t < T; t += (int64_t)gridDim.x * wpb) {
-    const int bad = warpScores<In>(d, logits + t * d.E, m, lane);
+  const int64_t stride = (int64_t)gridDim.x * wpb;
+  const bool prefetch = d.E <= 32 * kChunk;
+  float cur[kChunk], nxt[kChunk];
+  int64_t t = (int64_t)blockIdx.x * wpb + warp;
+  if (prefetch && t < T) loadChunk<In>(d, logits + t * d.E, lane, cur);
+  for (; t < T; t += stride) {
+    // Fetch the next token's logits now, so their latency hides behind this one.
+    if (prefetch && t + stride < T) loadChunk<In>(d, logits + (t + stride) * d.E, lane, nxt);
+    const int bad = warpScores<In>(d, logits + t * d.E, m, lane, prefetch ? cur : nullptr);
+    if (prefetch) {
+#pragma unroll
+      for (int u = 0; u < kChunk; ++u) cur[u] = nxt[u];
+    }
     if (bad >= 0) {
       if (lane == 0) atomicMin(&o.small->badLogit, (unsigned long long)(t * d.E + bad));
       __syncwarp();

@@ -61,6 +61,7 @@ void compareForward(Case cs, std::mt19937_64& rng, const std::vector<float>* bia
   SCOPED_TRACE(describe(c) + " T=" + std::to_string(T) + " dtype=" + std::to_string(cs.dtype));
   Logits lg = pack(randomLogits(rng, T, E, 4.0f), cs.dtype);
   HostOut h(T, k, E, R);
+  c.selectionBias = biasHost ? biasHost->data() : nullptr;  // host copy for the reference
   ASSERT_EQ(samRouteForward(&c, samMemHost, lg.data(), cs.dtype, T, &h.out, &h.stats, nullptr), samSuccess)
       << samGetLastError();
   Dev<unsigned char> dl(lg.size());
