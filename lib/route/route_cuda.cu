@@ -169,16 +169,16 @@ __device__ __forceinline__ void loadChunk(const DevSpec& d, const In* __restrict
   }
 }
 
-// `pre`: for E <= 256, the token's logits already loaded by this lane (the
-// caller fetches the next token's while this one is routed), else null.
+// `pre` (when havePre, E <= 256): the token's logits already loaded by this
+// lane (the caller fetches the next token's while this one is routed).
 template <typename In>
-__device__ int warpScores(const DevSpec& d, const In* __restrict__ row, const WarpMem& m, int lane,
-                          const float* pre = nullptr) {
+__device__ __forceinline__ int warpScores(const DevSpec& d, const In* __restrict__ row, const WarpMem& m, int lane,
+                                          bool havePre, const float (&pre)[kChunk]) {
   float mx = -INFINITY, poison = 0.0f;
   float v[kChunk];
   const bool oneChunk = d.E <= 32 * kChunk;
   for (int base = lane; base < d.E; base += 32 * kChunk) {
-    if (pre) {
+    if (havePre) {
 #pragma unroll
       for (int u = 0; u < kChunk; ++u) v[u] = pre[u];
     } else {
@@ -255,6 +255,9 @@ __device__ int warpScores(const DevSpec& d, const In* __restrict__ row, const Wa
   return -1;
 }
 
+__device__ void stage2Generic(const DevSpec& d, const WarpMem& m, int lane, unsigned long long cand,
+                              int& slotExpert);
+
 // Stages 1 and 2 for the token whose scores are in m. Lane i < k gets slot i's
 // expert; every lane gets `lowest` (selected expert of lowest s).
 __device__ void warpRoute(const DevSpec& d, const WarpMem& m, int lane, int& slotExpert, int& lowest) {
@@ -310,6 +313,49 @@ __device__ void warpRoute(const DevSpec& d, const WarpMem& m, int lane, int& slo
     for (int e = lane; e < d.E; e += 32, ++j)
       if (d.allGroups || m.gflag[groupOfExpert(d, e)] == 2) cand |= 1ull << j;
   }
+  if (d.E <= 32 * kChunk) {
+    // At most 8 candidates per lane: keep them in registers (non-candidates at
+    // -Inf; sel is finite, and the chosen groups hold at least k experts).
+    float sv[kChunk];
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) sv[u] = ((cand >> u) & 1ull) ? m.sel[lane + 32 * u] : -INFINITY;
+    auto best = [&](float& bv, int& bi) {
+      bv = sv[0];
+      bi = lane;
+#pragma unroll
+      for (int u = 1; u < kChunk; ++u)
+        if (sv[u] > bv) bv = sv[u], bi = lane + 32 * u;  // strict: ties keep the lower expert
+    };
+    float lv;
+    int li;
+    best(lv, li);
+    slotExpert = -1;
+    for (int i = 0; i < d.k; ++i) {
+      float bv = lv;
+      int bi = li;
+      warpBest(bv, bi);
+      if (lane == i) slotExpert = bi;
+      if ((bi & 31) == lane) {
+#pragma unroll
+        for (int u = 0; u < kChunk; ++u)
+          if (bi == lane + 32 * u) sv[u] = -INFINITY;
+        best(lv, li);
+      }
+    }
+  } else {
+    stage2Generic(d, m, lane, cand, slotExpert);
+  }
+  // The selected expert of lowest s (ties: lower index): argmax of (-s, e).
+  float nv = 0.0f;
+  int ni = -1;
+  if (lane < d.k && slotExpert >= 0) nv = -m.s[slotExpert], ni = slotExpert;
+  warpBest(nv, ni);
+  lowest = ni;
+}
+
+// Stage 2 for E > 256: candidates scanned from shared memory.
+__device__ void stage2Generic(const DevSpec& d, const WarpMem& m, int lane, unsigned long long cand,
+                              int& slotExpert) {
   auto localBest = [&](float& bv, int& bi) {
     bi = -1;
     for (unsigned long long left = cand; left; left &= left - 1) {
@@ -332,12 +378,6 @@ __device__ void warpRoute(const DevSpec& d, const WarpMem& m, int lane, int& slo
       localBest(lv, li);
     }
   }
-  // The selected expert of lowest s (ties: lower index): argmax of (-s, e).
-  float nv = 0.0f;
-  int ni = -1;
-  if (lane < d.k && slotExpert >= 0) nv = -m.s[slotExpert], ni = slotExpert;
-  warpBest(nv, ni);
-  lowest = ni;
 }
 
 struct FwdOut {
@@ -380,7 +420,7 @@ __global__ void routeForwardKernel(DevSpec d, const In* __restrict__ logits, int
   for (; t < T; t += stride) {
     // Fetch the next token's logits now, so their latency hides behind this one.
     if (prefetch && t + stride < T) loadChunk<In>(d, logits + (t + stride) * d.E, lane, nxt);
-    const int bad = warpScores<In>(d, logits + t * d.E, m, lane, prefetch ? cur : nullptr);
+    const int bad = warpScores<In>(d, logits + t * d.E, m, lane, prefetch, cur);
     if (prefetch) {
 #pragma unroll
       for (int u = 0; u < kChunk; ++u) cur[u] = nxt[u];
@@ -569,7 +609,8 @@ __global__ void backwardCheckKernel(DevSpec d, const In* __restrict__ logits, in
     const int given = lane < d.k ? a.expertIdx[t * d.k + lane] : -1;
     const bool inRange = given >= -1 && given < d.E;
     if (lane < d.k && !inRange) atomicMin(&a.small->badIdx, (unsigned long long)(t * d.k + lane));
-    const int bad = warpScores<In>(d, logits + t * d.E, m, lane);
+    const float none[kChunk] = {};
+    const int bad = warpScores<In>(d, logits + t * d.E, m, lane, false, none);
     if (bad >= 0) {
       if (lane == 0) atomicMin(&a.small->badLogit, (unsigned long long)(t * d.E + bad));
       __syncwarp();
@@ -595,7 +636,8 @@ __global__ void backwardGradKernel(DevSpec d, const In* __restrict__ logits, int
   const WarpMem m = carve(d, base);
   float* g = base + warpWords(d);
   for (int64_t t = (int64_t)blockIdx.x * wpb + warp; t < T; t += (int64_t)gridDim.x * wpb) {
-    warpScores<In>(d, logits + t * d.E, m, lane);  // finite: checked by pass 1
+    const float none[kChunk] = {};
+    warpScores<In>(d, logits + t * d.E, m, lane, false, none);  // finite: checked by pass 1
     int expert, lowest;
     warpRoute(d, m, lane, expert, lowest);
     for (int j = lane; j < d.E; j += 32) g[j] = a.base ? a.base[j] : 0.0f;
