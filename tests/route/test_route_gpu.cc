@@ -252,3 +252,14 @@ TEST(RouteGpu, SkipsCleanlyOrRuns) {
   EXPECT_GT(n, 0);
 }
 #endif
+
+TEST(RouteGpu, MillionTokens) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  auto rng = freshRng("gpu 1M");
+  compareForward({configFor(samPresetSam, 256, 8, 2), 1 << 20, samBfloat16}, rng);
+  samRouteConfig_t c = configFor(samPresetDeepseekV3, 256, 8, 8);
+  c.capacityFactor = 1.1f;
+  compareForward({c, (1 << 20) + 3, samFloat32}, rng);
+#endif
+}
