@@ -761,6 +761,15 @@ Launch planLaunch(Kernel kernel, size_t smemFixed, size_t smemPerWarp, int64_t T
 
 int gridFor(int64_t n) { return (int)std::max<int64_t>(1, std::min<int64_t>((n + 255) / 256, 4096)); }
 
+// A lane tracks its candidate experts in a 64-bit mask: 64 x 32 lanes = 2048.
+constexpr int kMaxCudaExperts = 2048;
+
+void checkCudaLimits(const RouteSpec& s, const char* fn) {
+  if (s.E > kMaxCudaExperts)
+    throwError(samNotSupported, std::string(fn) + ": numExperts is " + std::to_string(s.E) +
+                                    ", the CUDA kernels take at most " + std::to_string(kMaxCudaExperts));
+}
+
 DevSpec toDev(const RouteSpec& s, int* nodeData) {
   DevSpec d{};
   d.E = s.E, d.R = s.R, d.G = s.G, d.M = s.M, d.N = s.N, d.k = s.k;
@@ -855,6 +864,7 @@ struct BackwardLaunch {
 
 void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype, int64_t T,
                  const samRouteOutput_t& out, samRouteStats_t* stats, void* stream, const char* fn) {
+  checkCudaLimits(spec, fn);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   const int E = spec.E, R = spec.R, k = spec.k;
   const bool capacity = spec.capacityFactor > 0.0f;
@@ -966,6 +976,7 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
 void backwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype, int64_t T,
                   const int32_t* expertIdx, const float* gradWeights, const samRouteLossCoef_t& coef,
                   float* gradLogits, void* stream, const char* fn) {
+  checkCudaLimits(spec, fn);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   const int E = spec.E;
   std::lock_guard<std::mutex> lock(gWorkspaceMutex);
