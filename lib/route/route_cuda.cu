@@ -819,7 +819,7 @@ void raiseBad(const Small& sm, const RouteSpec& spec, const void* logits, samDat
 template <typename In>
 void launchForward(const DevSpec& d, const void* logits, int64_t T, const FwdOut& o, bool counts, bool stats,
                    cudaStream_t st, const char* fn) {
-  const size_t fixed = (stats ? 0 : 0) + (counts ? sizeof(int) * (d.E + ((d.R + 1) & ~1)) : 0);
+  const size_t fixed = counts ? sizeof(int) * (d.E + ((d.R + 1) & ~1)) : 0;  // block histograms
   const size_t perWarp = warpWords(d) * sizeof(float) + (stats ? sizeof(double) * d.E : 0);
   const Launch l = planLaunch(routeForwardKernel<In>, fixed, perWarp, T, fn);
   routeForwardKernel<In><<<l.blocks, l.threads, l.smem, st>>>(d, static_cast<const In*>(logits), T, o, counts,
