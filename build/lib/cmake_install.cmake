@@ -1,4 +1,4 @@
-# Install script for directory: /work/main/lib
+# Install script for directory: /work/wt-plan/lib
 
 # Set the install prefix
 if(NOT DEFINED CMAKE_INSTALL_PREFIX)

@@ -53,10 +53,10 @@ RM = /usr/bin/cmake -E rm -f
 EQUALS = =
 
 # The top-level source directory on which CMake was run.
-CMAKE_SOURCE_DIR = /work/main
+CMAKE_SOURCE_DIR = /work/wt-plan
 
 # The top-level build directory on which CMake was run.
-CMAKE_BINARY_DIR = /work/main/build
+CMAKE_BINARY_DIR = /work/wt-plan/build
 
 # Include any dependencies generated for this target.
 include lib/CMakeFiles/sam.dir/depend.make
@@ -74,9 +74,9 @@ sam_OBJECTS =
 
 # External object files for target sam
 sam_EXTERNAL_OBJECTS = \
-"/work/main/build/lib/CMakeFiles/sam_objects.dir/core/error.cc.o" \
-"/work/main/build/lib/CMakeFiles/sam_objects.dir/core/log.cc.o" \
-"/work/main/build/lib/CMakeFiles/sam_objects.dir/core/params.cc.o"
+"/work/wt-plan/build/lib/CMakeFiles/sam_objects.dir/core/error.cc.o" \
+"/work/wt-plan/build/lib/CMakeFiles/sam_objects.dir/core/log.cc.o" \
+"/work/wt-plan/build/lib/CMakeFiles/sam_objects.dir/core/params.cc.o"
 
 lib/libsam.so.0.1.0: lib/CMakeFiles/sam_objects.dir/core/error.cc.o
 lib/libsam.so.0.1.0: lib/CMakeFiles/sam_objects.dir/core/log.cc.o
@@ -87,11 +87,11 @@ lib/libsam.so.0.1.0: /usr/lib/x86_64-linux-gnu/libucp.so
 lib/libsam.so.0.1.0: /usr/lib/x86_64-linux-gnu/libuct.so
 lib/libsam.so.0.1.0: /usr/lib/x86_64-linux-gnu/libucs.so
 lib/libsam.so.0.1.0: /usr/lib/x86_64-linux-gnu/libucm.so
-lib/libsam.so.0.1.0: /work/main/lib/sam.map
+lib/libsam.so.0.1.0: /work/wt-plan/lib/sam.map
 lib/libsam.so.0.1.0: lib/CMakeFiles/sam.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_1) "Linking CXX shared library libsam.so"
-	cd /work/main/build/lib && $(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/sam.dir/link.txt --verbose=$(VERBOSE)
-	cd /work/main/build/lib && $(CMAKE_COMMAND) -E cmake_symlink_library libsam.so.0.1.0 libsam.so.0 libsam.so
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/wt-plan/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_1) "Linking CXX shared library libsam.so"
+	cd /work/wt-plan/build/lib && $(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/sam.dir/link.txt --verbose=$(VERBOSE)
+	cd /work/wt-plan/build/lib && $(CMAKE_COMMAND) -E cmake_symlink_library libsam.so.0.1.0 libsam.so.0 libsam.so
 
 lib/libsam.so.0: lib/libsam.so.0.1.0
 	@$(CMAKE_COMMAND) -E touch_nocreate lib/libsam.so.0
@@ -104,10 +104,10 @@ lib/CMakeFiles/sam.dir/build: lib/libsam.so
 .PHONY : lib/CMakeFiles/sam.dir/build
 
 lib/CMakeFiles/sam.dir/clean:
-	cd /work/main/build/lib && $(CMAKE_COMMAND) -P CMakeFiles/sam.dir/cmake_clean.cmake
+	cd /work/wt-plan/build/lib && $(CMAKE_COMMAND) -P CMakeFiles/sam.dir/cmake_clean.cmake
 .PHONY : lib/CMakeFiles/sam.dir/clean
 
 lib/CMakeFiles/sam.dir/depend:
-	cd /work/main/build && $(CMAKE_COMMAND) -E cmake_depends "Unix Makefiles" /work/main /work/main/lib /work/main/build /work/main/build/lib /work/main/build/lib/CMakeFiles/sam.dir/DependInfo.cmake --color=$(COLOR)
+	cd /work/wt-plan/build && $(CMAKE_COMMAND) -E cmake_depends "Unix Makefiles" /work/wt-plan /work/wt-plan/lib /work/wt-plan/build /work/wt-plan/build/lib /work/wt-plan/build/lib/CMakeFiles/sam.dir/DependInfo.cmake --color=$(COLOR)
 .PHONY : lib/CMakeFiles/sam.dir/depend
 

@@ -8,9 +8,9 @@ set(CMAKE_DEPENDS_LANGUAGES
 
 # The set of dependency files which are needed:
 set(CMAKE_DEPENDS_DEPENDENCY_FILES
-  "/work/main/lib/core/error.cc" "lib/CMakeFiles/sam_objects.dir/core/error.cc.o" "gcc" "lib/CMakeFiles/sam_objects.dir/core/error.cc.o.d"
-  "/work/main/lib/core/log.cc" "lib/CMakeFiles/sam_objects.dir/core/log.cc.o" "gcc" "lib/CMakeFiles/sam_objects.dir/core/log.cc.o.d"
-  "/work/main/lib/core/params.cc" "lib/CMakeFiles/sam_objects.dir/core/params.cc.o" "gcc" "lib/CMakeFiles/sam_objects.dir/core/params.cc.o.d"
+  "/work/wt-plan/lib/core/error.cc" "lib/CMakeFiles/sam_objects.dir/core/error.cc.o" "gcc" "lib/CMakeFiles/sam_objects.dir/core/error.cc.o.d"
+  "/work/wt-plan/lib/core/log.cc" "lib/CMakeFiles/sam_objects.dir/core/log.cc.o" "gcc" "lib/CMakeFiles/sam_objects.dir/core/log.cc.o.d"
+  "/work/wt-plan/lib/core/params.cc" "lib/CMakeFiles/sam_objects.dir/core/params.cc.o" "gcc" "lib/CMakeFiles/sam_objects.dir/core/params.cc.o.d"
   )
 
 # Targets to which this target links.

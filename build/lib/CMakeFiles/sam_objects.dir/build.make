@@ -53,10 +53,10 @@ RM = /usr/bin/cmake -E rm -f
 EQUALS = =
 
 # The top-level source directory on which CMake was run.
-CMAKE_SOURCE_DIR = /work/main
+CMAKE_SOURCE_DIR = /work/wt-plan
 
 # The top-level build directory on which CMake was run.
-CMAKE_BINARY_DIR = /work/main/build
+CMAKE_BINARY_DIR = /work/wt-plan/build
 
 # Include any dependencies generated for this target.
 include lib/CMakeFiles/sam_objects.dir/depend.make
@@ -70,46 +70,46 @@ include lib/CMakeFiles/sam_objects.dir/progress.make
 include lib/CMakeFiles/sam_objects.dir/flags.make
 
 lib/CMakeFiles/sam_objects.dir/core/error.cc.o: lib/CMakeFiles/sam_objects.dir/flags.make
-lib/CMakeFiles/sam_objects.dir/core/error.cc.o: /work/main/lib/core/error.cc
+lib/CMakeFiles/sam_objects.dir/core/error.cc.o: /work/wt-plan/lib/core/error.cc
 lib/CMakeFiles/sam_objects.dir/core/error.cc.o: lib/CMakeFiles/sam_objects.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_1) "Building CXX object lib/CMakeFiles/sam_objects.dir/core/error.cc.o"
-	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/sam_objects.dir/core/error.cc.o -MF CMakeFiles/sam_objects.dir/core/error.cc.o.d -o CMakeFiles/sam_objects.dir/core/error.cc.o -c /work/main/lib/core/error.cc
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/wt-plan/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_1) "Building CXX object lib/CMakeFiles/sam_objects.dir/core/error.cc.o"
+	cd /work/wt-plan/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/sam_objects.dir/core/error.cc.o -MF CMakeFiles/sam_objects.dir/core/error.cc.o.d -o CMakeFiles/sam_objects.dir/core/error.cc.o -c /work/wt-plan/lib/core/error.cc
 
 lib/CMakeFiles/sam_objects.dir/core/error.cc.i: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/sam_objects.dir/core/error.cc.i"
-	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/lib/core/error.cc > CMakeFiles/sam_objects.dir/core/error.cc.i
+	cd /work/wt-plan/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/wt-plan/lib/core/error.cc > CMakeFiles/sam_objects.dir/core/error.cc.i
 
 lib/CMakeFiles/sam_objects.dir/core/error.cc.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/sam_objects.dir/core/error.cc.s"
-	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/lib/core/error.cc -o CMakeFiles/sam_objects.dir/core/error.cc.s
+	cd /work/wt-plan/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/wt-plan/lib/core/error.cc -o CMakeFiles/sam_objects.dir/core/error.cc.s
 
 lib/CMakeFiles/sam_objects.dir/core/log.cc.o: lib/CMakeFiles/sam_objects.dir/flags.make
-lib/CMakeFiles/sam_objects.dir/core/log.cc.o: /work/main/lib/core/log.cc
+lib/CMakeFiles/sam_objects.dir/core/log.cc.o: /work/wt-plan/lib/core/log.cc
 lib/CMakeFiles/sam_objects.dir/core/log.cc.o: lib/CMakeFiles/sam_objects.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Building CXX object lib/CMakeFiles/sam_objects.dir/core/log.cc.o"
-	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/sam_objects.dir/core/log.cc.o -MF CMakeFiles/sam_objects.dir/core/log.cc.o.d -o CMakeFiles/sam_objects.dir/core/log.cc.o -c /work/main/lib/core/log.cc
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/wt-plan/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Building CXX object lib/CMakeFiles/sam_objects.dir/core/log.cc.o"
+	cd /work/wt-plan/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/sam_objects.dir/core/log.cc.o -MF CMakeFiles/sam_objects.dir/core/log.cc.o.d -o CMakeFiles/sam_objects.dir/core/log.cc.o -c /work/wt-plan/lib/core/log.cc
 
 lib/CMakeFiles/sam_objects.dir/core/log.cc.i: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/sam_objects.dir/core/log.cc.i"
-	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/lib/core/log.cc > CMakeFiles/sam_objects.dir/core/log.cc.i
+	cd /work/wt-plan/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/wt-plan/lib/core/log.cc > CMakeFiles/sam_objects.dir/core/log.cc.i
 
 lib/CMakeFiles/sam_objects.dir/core/log.cc.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/sam_objects.dir/core/log.cc.s"
-	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/lib/core/log.cc -o CMakeFiles/sam_objects.dir/core/log.cc.s
+	cd /work/wt-plan/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/wt-plan/lib/core/log.cc -o CMakeFiles/sam_objects.dir/core/log.cc.s
 
 lib/CMakeFiles/sam_objects.dir/core/params.cc.o: lib/CMakeFiles/sam_objects.dir/flags.make
-lib/CMakeFiles/sam_objects.dir/core/params.cc.o: /work/main/lib/core/params.cc
+lib/CMakeFiles/sam_objects.dir/core/params.cc.o: /work/wt-plan/lib/core/params.cc
 lib/CMakeFiles/sam_objects.dir/core/params.cc.o: lib/CMakeFiles/sam_objects.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building CXX object lib/CMakeFiles/sam_objects.dir/core/params.cc.o"
-	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/sam_objects.dir/core/params.cc.o -MF CMakeFiles/sam_objects.dir/core/params.cc.o.d -o CMakeFiles/sam_objects.dir/core/params.cc.o -c /work/main/lib/core/params.cc
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/wt-plan/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building CXX object lib/CMakeFiles/sam_objects.dir/core/params.cc.o"
+	cd /work/wt-plan/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/sam_objects.dir/core/params.cc.o -MF CMakeFiles/sam_objects.dir/core/params.cc.o.d -o CMakeFiles/sam_objects.dir/core/params.cc.o -c /work/wt-plan/lib/core/params.cc
 
 lib/CMakeFiles/sam_objects.dir/core/params.cc.i: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/sam_objects.dir/core/params.cc.i"
-	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/lib/core/params.cc > CMakeFiles/sam_objects.dir/core/params.cc.i
+	cd /work/wt-plan/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/wt-plan/lib/core/params.cc > CMakeFiles/sam_objects.dir/core/params.cc.i
 
 lib/CMakeFiles/sam_objects.dir/core/params.cc.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/sam_objects.dir/core/params.cc.s"
-	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/lib/core/params.cc -o CMakeFiles/sam_objects.dir/core/params.cc.s
+	cd /work/wt-plan/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/wt-plan/lib/core/params.cc -o CMakeFiles/sam_objects.dir/core/params.cc.s
 
 sam_objects: lib/CMakeFiles/sam_objects.dir/core/error.cc.o
 sam_objects: lib/CMakeFiles/sam_objects.dir/core/log.cc.o
@@ -122,10 +122,10 @@ lib/CMakeFiles/sam_objects.dir/build: sam_objects
 .PHONY : lib/CMakeFiles/sam_objects.dir/build
 
 lib/CMakeFiles/sam_objects.dir/clean:
-	cd /work/main/build/lib && $(CMAKE_COMMAND) -P CMakeFiles/sam_objects.dir/cmake_clean.cmake
+	cd /work/wt-plan/build/lib && $(CMAKE_COMMAND) -P CMakeFiles/sam_objects.dir/cmake_clean.cmake
 .PHONY : lib/CMakeFiles/sam_objects.dir/clean
 
 lib/CMakeFiles/sam_objects.dir/depend:
-	cd /work/main/build && $(CMAKE_COMMAND) -E cmake_depends "Unix Makefiles" /work/main /work/main/lib /work/main/build /work/main/build/lib /work/main/build/lib/CMakeFiles/sam_objects.dir/DependInfo.cmake --color=$(COLOR)
+	cd /work/wt-plan/build && $(CMAKE_COMMAND) -E cmake_depends "Unix Makefiles" /work/wt-plan /work/wt-plan/lib /work/wt-plan/build /work/wt-plan/build/lib /work/wt-plan/build/lib/CMakeFiles/sam_objects.dir/DependInfo.cmake --color=$(COLOR)
 .PHONY : lib/CMakeFiles/sam_objects.dir/depend
 

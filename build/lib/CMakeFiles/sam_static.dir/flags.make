@@ -4,7 +4,7 @@
 # compile CXX with /usr/bin/c++
 CXX_DEFINES = -DBOOST_ALL_NO_LIB -DSAM_HAVE_CUDA=0 -DSAM_HAVE_NCCL=0 -DSAM_HAVE_UCX=1
 
-CXX_INCLUDES = -I/work/main/include -I/work/main/lib -I/work/main
+CXX_INCLUDES = -I/work/wt-plan/include -I/work/wt-plan/lib -I/work/wt-plan
 
 CXX_FLAGS = -O2 -g -DNDEBUG -fPIC -std=c++17
 

@@ -53,10 +53,10 @@ RM = /usr/bin/cmake -E rm -f
 EQUALS = =
 
 # The top-level source directory on which CMake was run.
-CMAKE_SOURCE_DIR = /work/main
+CMAKE_SOURCE_DIR = /work/wt-plan
 
 # The top-level build directory on which CMake was run.
-CMAKE_BINARY_DIR = /work/main/build
+CMAKE_BINARY_DIR = /work/wt-plan/build
 
 # Include any dependencies generated for this target.
 include tests/core/CMakeFiles/test_core.dir/depend.make
@@ -70,46 +70,46 @@ include tests/core/CMakeFiles/test_core.dir/progress.make
 include tests/core/CMakeFiles/test_core.dir/flags.make
 
 tests/core/CMakeFiles/test_core.dir/test_errors.cc.o: tests/core/CMakeFiles/test_core.dir/flags.make
-tests/core/CMakeFiles/test_core.dir/test_errors.cc.o: /work/main/tests/core/test_errors.cc
+tests/core/CMakeFiles/test_core.dir/test_errors.cc.o: /work/wt-plan/tests/core/test_errors.cc
 tests/core/CMakeFiles/test_core.dir/test_errors.cc.o: tests/core/CMakeFiles/test_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_1) "Building CXX object tests/core/CMakeFiles/test_core.dir/test_errors.cc.o"
-	cd /work/main/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT tests/core/CMakeFiles/test_core.dir/test_errors.cc.o -MF CMakeFiles/test_core.dir/test_errors.cc.o.d -o CMakeFiles/test_core.dir/test_errors.cc.o -c /work/main/tests/core/test_errors.cc
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/wt-plan/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_1) "Building CXX object tests/core/CMakeFiles/test_core.dir/test_errors.cc.o"
+	cd /work/wt-plan/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT tests/core/CMakeFiles/test_core.dir/test_errors.cc.o -MF CMakeFiles/test_core.dir/test_errors.cc.o.d -o CMakeFiles/test_core.dir/test_errors.cc.o -c /work/wt-plan/tests/core/test_errors.cc
 
 tests/core/CMakeFiles/test_core.dir/test_errors.cc.i: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/test_core.dir/test_errors.cc.i"
-	cd /work/main/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/tests/core/test_errors.cc > CMakeFiles/test_core.dir/test_errors.cc.i
+	cd /work/wt-plan/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/wt-plan/tests/core/test_errors.cc > CMakeFiles/test_core.dir/test_errors.cc.i
 
 tests/core/CMakeFiles/test_core.dir/test_errors.cc.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/test_core.dir/test_errors.cc.s"
-	cd /work/main/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/tests/core/test_errors.cc -o CMakeFiles/test_core.dir/test_errors.cc.s
+	cd /work/wt-plan/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/wt-plan/tests/core/test_errors.cc -o CMakeFiles/test_core.dir/test_errors.cc.s
 
 tests/core/CMakeFiles/test_core.dir/test_params.cc.o: tests/core/CMakeFiles/test_core.dir/flags.make
-tests/core/CMakeFiles/test_core.dir/test_params.cc.o: /work/main/tests/core/test_params.cc
+tests/core/CMakeFiles/test_core.dir/test_params.cc.o: /work/wt-plan/tests/core/test_params.cc
 tests/core/CMakeFiles/test_core.dir/test_params.cc.o: tests/core/CMakeFiles/test_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Building CXX object tests/core/CMakeFiles/test_core.dir/test_params.cc.o"
-	cd /work/main/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT tests/core/CMakeFiles/test_core.dir/test_params.cc.o -MF CMakeFiles/test_core.dir/test_params.cc.o.d -o CMakeFiles/test_core.dir/test_params.cc.o -c /work/main/tests/core/test_params.cc
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/wt-plan/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Building CXX object tests/core/CMakeFiles/test_core.dir/test_params.cc.o"
+	cd /work/wt-plan/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT tests/core/CMakeFiles/test_core.dir/test_params.cc.o -MF CMakeFiles/test_core.dir/test_params.cc.o.d -o CMakeFiles/test_core.dir/test_params.cc.o -c /work/wt-plan/tests/core/test_params.cc
 
 tests/core/CMakeFiles/test_core.dir/test_params.cc.i: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/test_core.dir/test_params.cc.i"
-	cd /work/main/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/tests/core/test_params.cc > CMakeFiles/test_core.dir/test_params.cc.i
+	cd /work/wt-plan/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/wt-plan/tests/core/test_params.cc > CMakeFiles/test_core.dir/test_params.cc.i
 
 tests/core/CMakeFiles/test_core.dir/test_params.cc.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/test_core.dir/test_params.cc.s"
-	cd /work/main/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/tests/core/test_params.cc -o CMakeFiles/test_core.dir/test_params.cc.s
+	cd /work/wt-plan/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/wt-plan/tests/core/test_params.cc -o CMakeFiles/test_core.dir/test_params.cc.s
 
 tests/core/CMakeFiles/test_core.dir/test_log.cc.o: tests/core/CMakeFiles/test_core.dir/flags.make
-tests/core/CMakeFiles/test_core.dir/test_log.cc.o: /work/main/tests/core/test_log.cc
+tests/core/CMakeFiles/test_core.dir/test_log.cc.o: /work/wt-plan/tests/core/test_log.cc
 tests/core/CMakeFiles/test_core.dir/test_log.cc.o: tests/core/CMakeFiles/test_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building CXX object tests/core/CMakeFiles/test_core.dir/test_log.cc.o"
-	cd /work/main/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT tests/core/CMakeFiles/test_core.dir/test_log.cc.o -MF CMakeFiles/test_core.dir/test_log.cc.o.d -o CMakeFiles/test_core.dir/test_log.cc.o -c /work/main/tests/core/test_log.cc
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/wt-plan/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building CXX object tests/core/CMakeFiles/test_core.dir/test_log.cc.o"
+	cd /work/wt-plan/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT tests/core/CMakeFiles/test_core.dir/test_log.cc.o -MF CMakeFiles/test_core.dir/test_log.cc.o.d -o CMakeFiles/test_core.dir/test_log.cc.o -c /work/wt-plan/tests/core/test_log.cc
 
 tests/core/CMakeFiles/test_core.dir/test_log.cc.i: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/test_core.dir/test_log.cc.i"
-	cd /work/main/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/tests/core/test_log.cc > CMakeFiles/test_core.dir/test_log.cc.i
+	cd /work/wt-plan/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/wt-plan/tests/core/test_log.cc > CMakeFiles/test_core.dir/test_log.cc.i
 
 tests/core/CMakeFiles/test_core.dir/test_log.cc.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/test_core.dir/test_log.cc.s"
-	cd /work/main/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/tests/core/test_log.cc -o CMakeFiles/test_core.dir/test_log.cc.s
+	cd /work/wt-plan/build/tests/core && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/wt-plan/tests/core/test_log.cc -o CMakeFiles/test_core.dir/test_log.cc.s
 
 # Object files for target test_core
 test_core_OBJECTS = \
@@ -134,19 +134,19 @@ tests/core/test_core: /usr/lib/x86_64-linux-gnu/libucs.so
 tests/core/test_core: /usr/lib/x86_64-linux-gnu/libucm.so
 tests/core/test_core: /usr/lib/x86_64-linux-gnu/libgtest.a
 tests/core/test_core: tests/core/CMakeFiles/test_core.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Linking CXX executable test_core"
-	cd /work/main/build/tests/core && $(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/test_core.dir/link.txt --verbose=$(VERBOSE)
-	cd /work/main/build/tests/core && /usr/bin/cmake -D TEST_TARGET=test_core -D TEST_EXECUTABLE=/work/main/build/tests/core/test_core -D TEST_EXECUTOR= -D TEST_WORKING_DIR=/work/main/build/tests/core -D TEST_EXTRA_ARGS= -D "TEST_PROPERTIES=TIMEOUT;120;LABELS" -D TEST_PREFIX= -D TEST_SUFFIX= -D TEST_FILTER= -D NO_PRETTY_TYPES=FALSE -D NO_PRETTY_VALUES=FALSE -D TEST_LIST=test_core_TESTS -D CTEST_FILE=/work/main/build/tests/core/test_core[1]_tests.cmake -D TEST_DISCOVERY_TIMEOUT=60 -D TEST_XML_OUTPUT_DIR= -P /usr/share/cmake-3.25/Modules/GoogleTestAddTests.cmake
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/wt-plan/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Linking CXX executable test_core"
+	cd /work/wt-plan/build/tests/core && $(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/test_core.dir/link.txt --verbose=$(VERBOSE)
+	cd /work/wt-plan/build/tests/core && /usr/bin/cmake -D TEST_TARGET=test_core -D TEST_EXECUTABLE=/work/wt-plan/build/tests/core/test_core -D TEST_EXECUTOR= -D TEST_WORKING_DIR=/work/wt-plan/build/tests/core -D TEST_EXTRA_ARGS= -D "TEST_PROPERTIES=TIMEOUT;120;LABELS" -D TEST_PREFIX= -D TEST_SUFFIX= -D TEST_FILTER= -D NO_PRETTY_TYPES=FALSE -D NO_PRETTY_VALUES=FALSE -D TEST_LIST=test_core_TESTS -D CTEST_FILE=/work/wt-plan/build/tests/core/test_core[1]_tests.cmake -D TEST_DISCOVERY_TIMEOUT=60 -D TEST_XML_OUTPUT_DIR= -P /usr/share/cmake-3.25/Modules/GoogleTestAddTests.cmake
 
 # Rule to build all files generated by this target.
 tests/core/CMakeFiles/test_core.dir/build: tests/core/test_core
 .PHONY : tests/core/CMakeFiles/test_core.dir/build
 
 tests/core/CMakeFiles/test_core.dir/clean:
-	cd /work/main/build/tests/core && $(CMAKE_COMMAND) -P CMakeFiles/test_core.dir/cmake_clean.cmake
+	cd /work/wt-plan/build/tests/core && $(CMAKE_COMMAND) -P CMakeFiles/test_core.dir/cmake_clean.cmake
 .PHONY : tests/core/CMakeFiles/test_core.dir/clean
 
 tests/core/CMakeFiles/test_core.dir/depend:
-	cd /work/main/build && $(CMAKE_COMMAND) -E cmake_depends "Unix Makefiles" /work/main /work/main/tests/core /work/main/build /work/main/build/tests/core /work/main/build/tests/core/CMakeFiles/test_core.dir/DependInfo.cmake --color=$(COLOR)
+	cd /work/wt-plan/build && $(CMAKE_COMMAND) -E cmake_depends "Unix Makefiles" /work/wt-plan /work/wt-plan/tests/core /work/wt-plan/build /work/wt-plan/build/tests/core /work/wt-plan/build/tests/core/CMakeFiles/test_core.dir/DependInfo.cmake --color=$(COLOR)
 .PHONY : tests/core/CMakeFiles/test_core.dir/depend
 
