@@ -1,6 +1,9 @@
 #include "plan/host_executor.h"
 
+#include <algorithm>
+
 #include "comm/comm.h"
+#include "core/error.h"
 #include "transport/exchange.h"
 
 namespace sam {
