@@ -1,0 +1,489 @@
+#include "transport/ucx/ucx_transport.h"
+
+#include <sched.h>
+#include <time.h>
+#include <ucp/api/ucp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+#include "core/log.h"
+
+namespace sam {
+namespace {
+
+// What each rank contributes to the address exchange: a magic (so a blob from
+// something else is refused before UCX parses it), the rank, the address.
+constexpr char kAddressMagic[8] = {'S', 'A', 'M', 'U', 'C', 'X', '1', '\0'};
+constexpr size_t kAddressHeader = sizeof(kAddressMagic) + sizeof(uint32_t);
+
+constexpr ucp_tag_t kFullTagMask = ~ucp_tag_t(0);
+// After a failure, how long to wait for UCX to hand back the requests it was
+// cancelling; they complete at once in practice.
+constexpr int64_t kAbandonBoundMs = 2000;
+constexpr int64_t kDefaultCloseBoundMs = 2000;
+
+ucp_tag_t blockTag(uint64_t seq, int sender) {
+  return (static_cast<ucp_tag_t>(seq & 0xffffffffu) << 32) | static_cast<uint32_t>(sender);
+}
+
+std::string rankList(const std::vector<int>& ranks) {
+  std::string s;
+  for (int r : ranks) s += (s.empty() ? "" : ", ") + std::to_string(r);
+  return s;
+}
+
+// Polls without burning a core that other ranks need (several ranks may share
+// one machine): spin while UCX makes progress, then yield, then nap.
+class Backoff {
+ public:
+  void progressed(unsigned events) {
+    if (events > 0) {
+      idle_ = 0;
+      return;
+    }
+    ++idle_;
+    if (idle_ < 64) return;
+    if (idle_ < 1024) {
+      sched_yield();
+      return;
+    }
+    timespec nap{0, 20 * 1000};
+    nanosleep(&nap, nullptr);
+  }
+
+ private:
+  unsigned idle_ = 0;
+};
+
+// One endpoint per other rank. `error` is set by UCX's error handler when the
+// peer goes away (UCP_ERR_HANDLING_MODE_PEER).
+struct Peer {
+  ucp_ep_h ep = nullptr;
+  ucs_status_t error = UCS_OK;
+};
+
+// One posted send or receive. Lives in a deque (stable address) because UCX's
+// completion callback writes into it.
+struct Block {
+  int peer = -1;
+  bool isSend = false;
+  size_t bytes = 0;
+  uint64_t seq = 0;
+  void* request = nullptr;  // UCX's request while in flight
+  bool done = false;
+  ucs_status_t status = UCS_OK;
+  ucp_tag_recv_info_t info{};  // receives: what arrived
+};
+
+void onSendDone(void* request, ucs_status_t status, void* user) {
+  Block* b = static_cast<Block*>(user);
+  b->status = status;
+  b->done = true;
+  b->request = nullptr;
+  ucp_request_free(request);
+}
+
+void onRecvDone(void* request, ucs_status_t status, const ucp_tag_recv_info_t* info, void* user) {
+  Block* b = static_cast<Block*>(user);
+  b->status = status;
+  if (info != nullptr) b->info = *info;
+  b->done = true;
+  b->request = nullptr;
+  ucp_request_free(request);
+}
+
+void onPeerError(void* arg, ucp_ep_h, ucs_status_t status) {
+  Peer* p = static_cast<Peer*>(arg);
+  if (p->error == UCS_OK) p->error = status;
+}
+
+class UcxTransport final : public Transport {
+ public:
+  UcxTransport(int rank, int nranks, int timeoutMs)
+      : rank_(rank), nranks_(nranks), timeoutMs_(timeoutMs), peers_(static_cast<size_t>(nranks)) {}
+  ~UcxTransport() override;
+
+  // The collective part of createUcxTransport.
+  samResult_t init(Bootstrap& bootstrap);
+
+  samTransport_t kind() const override { return samTransportUcx; }
+  samResult_t post(const ExchangeSpec& spec, const std::vector<int>& peers, uint64_t seq,
+                   TrafficTable& traffic) override;
+  samResult_t wait(const Deadline& deadline) override;
+
+ private:
+  samResult_t startWorker(std::string* addressBlob);
+  samResult_t connect(const std::vector<std::string>& blobs, std::vector<int>* badRanks);
+  samResult_t checkArgs(const ExchangeSpec& spec, const std::vector<int>& peers) const;
+  void postBlock(Block& b, void* buffer);
+  // Records the failure for good, takes every block back from UCX, logs it.
+  samResult_t breakDown(samResult_t code, const std::string& detail);
+  samResult_t refuseBroken(const char* what) const;
+  void abandonBlocks();
+  void closeEndpoints(bool force, const Deadline& bound);
+  std::string prefix() const { return "UCX transport (rank " + std::to_string(rank_) + ")"; }
+
+  const int rank_;
+  const int nranks_;
+  const int timeoutMs_;
+  ucp_context_h context_ = nullptr;
+  ucp_worker_h worker_ = nullptr;
+  std::vector<Peer> peers_;  // [nranks], never resized: UCX holds pointers into it
+  std::deque<Block> blocks_;
+  samResult_t broken_ = samSuccess;
+  std::string brokenDetail_;
+};
+
+samResult_t UcxTransport::startWorker(std::string* addressBlob) {
+  ucp_config_t* config = nullptr;
+  ucs_status_t st = ucp_config_read(nullptr, nullptr, &config);
+  if (st != UCS_OK) return failf(samSystemError, "%s: ucp_config_read: %s", prefix().c_str(), ucs_status_string(st));
+  ucp_params_t params{};
+  params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED |
+                      UCP_PARAM_FIELD_ESTIMATED_NUM_EPS | UCP_PARAM_FIELD_NAME;
+  params.features = UCP_FEATURE_TAG;
+  params.mt_workers_shared = 0;
+  params.estimated_num_eps = static_cast<size_t>(nranks_);
+  params.name = "libsam";
+  st = ucp_init(&params, config, &context_);
+  ucp_config_release(config);
+  if (st != UCS_OK) {
+    context_ = nullptr;
+    return failf(samSystemError, "%s: ucp_init: %s", prefix().c_str(), ucs_status_string(st));
+  }
+
+  // SERIALIZED: frameworks call from more than one thread (autograd runs the
+  // backward pass on its own thread), never from two at once.
+  ucp_worker_params_t wparams{};
+  wparams.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
+  wparams.thread_mode = UCS_THREAD_MODE_SERIALIZED;
+  st = ucp_worker_create(context_, &wparams, &worker_);
+  if (st != UCS_OK) {
+    worker_ = nullptr;
+    return failf(samSystemError, "%s: ucp_worker_create: %s", prefix().c_str(), ucs_status_string(st));
+  }
+
+  ucp_address_t* address = nullptr;
+  size_t length = 0;
+  st = ucp_worker_get_address(worker_, &address, &length);
+  if (st != UCS_OK)
+    return failf(samSystemError, "%s: ucp_worker_get_address: %s", prefix().c_str(), ucs_status_string(st));
+  const uint32_t rank32 = static_cast<uint32_t>(rank_);
+  addressBlob->assign(kAddressMagic, sizeof(kAddressMagic));
+  addressBlob->append(reinterpret_cast<const char*>(&rank32), sizeof(rank32));
+  addressBlob->append(reinterpret_cast<const char*>(address), length);
+  ucp_worker_release_address(worker_, address);
+  return samSuccess;
+}
+
+samResult_t UcxTransport::connect(const std::vector<std::string>& blobs, std::vector<int>* badRanks) {
+  for (int r = 0; r < nranks_; ++r) {
+    if (r == rank_) continue;
+    const std::string& blob = blobs[r];
+    uint32_t claimed = 0;
+    if (blob.size() > kAddressHeader) std::memcpy(&claimed, blob.data() + sizeof(kAddressMagic), sizeof(claimed));
+    if (blob.size() <= kAddressHeader || std::memcmp(blob.data(), kAddressMagic, sizeof(kAddressMagic)) != 0 ||
+        claimed != static_cast<uint32_t>(r)) {
+      // An empty blob is a rank that could not start UCX (it logged why).
+      badRanks->push_back(r);
+      continue;
+    }
+    // UCX parses the address during ucp_ep_create; no alignment needs, but
+    // copy it out of the string so the pointer is plainly a byte buffer.
+    std::vector<uint8_t> address(blob.begin() + kAddressHeader, blob.end());
+    ucp_ep_params_t ep{};
+    ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
+                    UCP_EP_PARAM_FIELD_ERR_HANDLER;
+    ep.address = reinterpret_cast<const ucp_address_t*>(address.data());
+    ep.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+    ep.err_handler.cb = onPeerError;
+    ep.err_handler.arg = &peers_[r];
+    ucs_status_t st = ucp_ep_create(worker_, &ep, &peers_[r].ep);
+    if (st != UCS_OK) {
+      peers_[r].ep = nullptr;
+      return failf(samSystemError, "%s: ucp_ep_create to rank %d: %s", prefix().c_str(), r, ucs_status_string(st));
+    }
+  }
+  return samSuccess;
+}
+
+samResult_t UcxTransport::init(Bootstrap& bootstrap) {
+  // Every rank takes part in both allgathers whatever happened locally, so a
+  // rank that fails tells the others instead of leaving them to time out.
+  std::string mine;
+  samResult_t local = startWorker(&mine);
+  if (local != samSuccess) mine.clear();
+  std::vector<std::string> blobs;
+  SAM_CHECK(bootstrap.allgather(mine, &blobs));
+  if (static_cast<int>(blobs.size()) != nranks_)
+    return failf(samInternalError, "%s: address allgather returned %zu blobs for %d ranks", prefix().c_str(),
+                 blobs.size(), nranks_);
+
+  std::vector<int> badRanks;
+  if (local == samSuccess) local = connect(blobs, &badRanks);
+  const std::string verdict(1, local == samSuccess && badRanks.empty() ? '1' : '0');
+  std::vector<std::string> verdicts;
+  SAM_CHECK(bootstrap.allgather(verdict, &verdicts));
+  if (local != samSuccess) return local;  // already logged with its reason
+
+  std::vector<int> failed;
+  for (int r = 0; r < nranks_ && r < static_cast<int>(verdicts.size()); ++r)
+    if (verdicts[r] != "1") failed.push_back(r);
+  if (!badRanks.empty())
+    return failf(samRemoteError, "%s: no usable UCX worker address from rank(s) %s (could not start UCX?)",
+                 prefix().c_str(), rankList(badRanks).c_str());
+  if (!failed.empty())
+    return failf(samRemoteError, "%s: rank(s) %s could not set up their UCX endpoints", prefix().c_str(),
+                 rankList(failed).c_str());
+  SAM_INFO(LOG_NET, "%s: UCX %s, worker and %d endpoints ready", prefix().c_str(), ucp_get_version_string(),
+           nranks_ - 1);
+  return samSuccess;
+}
+
+samResult_t UcxTransport::refuseBroken(const char* what) const {
+  return failf(broken_, "%s: %s after an earlier failure: %s", prefix().c_str(), what, brokenDetail_.c_str());
+}
+
+samResult_t UcxTransport::checkArgs(const ExchangeSpec& spec, const std::vector<int>& peers) const {
+  std::vector<bool> seen(static_cast<size_t>(nranks_), false);
+  for (int p : peers) {
+    if (p < 0 || p >= nranks_)
+      return failf(samInvalidArgument, "%s: peer %d is out of range [0, %d)", prefix().c_str(), p, nranks_);
+    if (p == rank_)
+      return failf(samInvalidArgument, "%s: peer %d is this rank (the self transport serves it)", prefix().c_str(), p);
+    if (seen[p]) return failf(samInvalidArgument, "%s: peer %d is listed twice", prefix().c_str(), p);
+    seen[p] = true;
+  }
+  if (peers.empty()) return samSuccess;
+  if (spec.sendBytes == nullptr || spec.recvBytes == nullptr)
+    return failf(samInvalidArgument, "%s: spec.sendBytes or spec.recvBytes is NULL", prefix().c_str());
+  for (int p : peers) {
+    if (spec.sendBytes[p] > 0 && (spec.send == nullptr || spec.sendOffsets == nullptr))
+      return failf(samInvalidArgument, "%s: %zu bytes to send to rank %d but spec.send or spec.sendOffsets is NULL",
+                   prefix().c_str(), spec.sendBytes[p], p);
+    if (spec.recvBytes[p] > 0 && (spec.recv == nullptr || spec.recvOffsets == nullptr))
+      return failf(samInvalidArgument,
+                   "%s: %zu bytes to receive from rank %d but spec.recv or spec.recvOffsets is NULL",
+                   prefix().c_str(), spec.recvBytes[p], p);
+  }
+  return samSuccess;
+}
+
+void UcxTransport::postBlock(Block& b, void* buffer) {
+  ucp_request_param_t param{};
+  param.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+  param.user_data = &b;
+  ucs_status_ptr_t req;
+  if (b.isSend) {
+    param.cb.send = onSendDone;
+    req = ucp_tag_send_nbx(peers_[b.peer].ep, buffer, b.bytes, blockTag(b.seq, rank_), &param);
+  } else {
+    param.op_attr_mask |= UCP_OP_ATTR_FIELD_RECV_INFO;
+    param.cb.recv = onRecvDone;
+    param.recv_info.tag_info = &b.info;  // filled on immediate completion
+    req = ucp_tag_recv_nbx(worker_, buffer, b.bytes, blockTag(b.seq, b.peer), kFullTagMask, &param);
+  }
+  // Completed at once (no callback follows), failed at once, or in flight.
+  if (req == nullptr) {
+    b.done = true;
+  } else if (UCS_PTR_IS_ERR(req)) {
+    b.done = true;
+    b.status = UCS_PTR_STATUS(req);
+  } else {
+    b.request = req;
+  }
+}
+
+samResult_t UcxTransport::post(const ExchangeSpec& spec, const std::vector<int>& peers, uint64_t seq,
+                               TrafficTable& traffic) {
+  if (broken_ != samSuccess) return refuseBroken("cannot post");
+  SAM_CHECK(checkArgs(spec, peers));
+  // Receives first, so that most sends find their receive already posted.
+  for (int pass = 0; pass < 2; ++pass) {
+    const bool isSend = pass == 1;
+    for (int p : peers) {
+      const size_t bytes = isSend ? spec.sendBytes[p] : spec.recvBytes[p];
+      if (bytes == 0) continue;  // empty blocks never travel (see the header)
+      Block& b = blocks_.emplace_back();
+      b.peer = p;
+      b.isSend = isSend;
+      b.bytes = bytes;
+      b.seq = seq;
+      if (isSend) {
+        postBlock(b, const_cast<uint8_t*>(spec.send + spec.sendOffsets[p]));
+        traffic.countSend(p, samTransportUcx, bytes);
+      } else {
+        postBlock(b, spec.recv + spec.recvOffsets[p]);
+        traffic.countRecv(p, samTransportUcx, bytes);
+      }
+      SAM_TRACE(LOG_NET, "%s: seq %llu posted %s of %zu bytes %s rank %d", prefix().c_str(),
+                static_cast<unsigned long long>(seq), isSend ? "send" : "receive", bytes, isSend ? "to" : "from", p);
+    }
+  }
+  return samSuccess;
+}
+
+samResult_t UcxTransport::wait(const Deadline& deadline) {
+  if (broken_ != samSuccess) return refuseBroken("cannot wait");
+  const auto start = Deadline::Clock::now();
+  Backoff backoff;
+  for (;;) {
+    const unsigned events = ucp_worker_progress(worker_);
+
+    bool allDone = true;
+    std::vector<int> deadPeers;
+    std::string why;
+    for (const Block& b : blocks_) {
+      if (b.done) {
+        if (b.status != UCS_OK) {
+          deadPeers.push_back(b.peer);
+          if (why.empty())
+            why = std::string(b.isSend ? "send to" : "receive from") + " rank " + std::to_string(b.peer) +
+                  ": " + ucs_status_string(b.status);
+        } else if (!b.isSend && b.info.length != b.bytes) {
+          deadPeers.push_back(b.peer);
+          if (why.empty())
+            why = "rank " + std::to_string(b.peer) + " sent " + std::to_string(b.info.length) +
+                  " bytes for exchange " + std::to_string(b.seq) + ", expected " + std::to_string(b.bytes);
+        }
+        continue;
+      }
+      allDone = false;
+      const ucs_status_t gone = peers_[b.peer].error;
+      if (gone != UCS_OK) {
+        deadPeers.push_back(b.peer);
+        if (why.empty()) why = "rank " + std::to_string(b.peer) + " is gone: " + ucs_status_string(gone);
+      }
+    }
+    if (!deadPeers.empty()) {
+      std::sort(deadPeers.begin(), deadPeers.end());
+      deadPeers.erase(std::unique(deadPeers.begin(), deadPeers.end()), deadPeers.end());
+      return breakDown(samRemoteError, prefix() + ": exchange failed with rank(s) " + rankList(deadPeers) + " (" +
+                                           why + ")");
+    }
+    if (allDone) {
+      blocks_.clear();
+      return samSuccess;
+    }
+    if (deadline.expired()) {
+      std::vector<int> late;
+      std::string detail;
+      for (const Block& b : blocks_) {
+        if (b.done) continue;
+        late.push_back(b.peer);
+        if (!detail.empty()) detail += "; ";
+        detail += std::string(b.isSend ? "send to" : "receive from") + " rank " + std::to_string(b.peer) + " (" +
+                  std::to_string(b.bytes) + " bytes, exchange " + std::to_string(b.seq) + ")";
+      }
+      std::sort(late.begin(), late.end());
+      late.erase(std::unique(late.begin(), late.end()), late.end());
+      const auto waited =
+          std::chrono::duration_cast<std::chrono::milliseconds>(Deadline::Clock::now() - start).count();
+      return breakDown(samTimeout, prefix() + ": rank(s) " + rankList(late) + " did not complete their blocks within " +
+                                       std::to_string(waited) + " ms: " + detail);
+    }
+    backoff.progressed(events);
+  }
+}
+
+samResult_t UcxTransport::breakDown(samResult_t code, const std::string& detail) {
+  broken_ = code;
+  brokenDetail_ = detail;
+  abandonBlocks();
+  return fail(code, detail);
+}
+
+void UcxTransport::abandonBlocks() {
+  // Receives can be cancelled; sends only by force-closing their endpoint.
+  // The transport is broken anyway, so close every endpoint now: UCX then
+  // completes all their requests with UCS_ERR_CANCELED.
+  for (Block& b : blocks_)
+    if (!b.done && !b.isSend && b.request != nullptr) ucp_request_cancel(worker_, b.request);
+  const Deadline bound = Deadline::in(kAbandonBoundMs);
+  closeEndpoints(/*force=*/true, bound);
+  Backoff backoff;
+  for (;;) {
+    bool allDone = true;
+    for (const Block& b : blocks_) allDone = allDone && b.done;
+    if (allDone) {
+      blocks_.clear();
+      return;
+    }
+    if (bound.expired()) break;
+    backoff.progressed(ucp_worker_progress(worker_));
+  }
+  // Left in blocks_ on purpose: UCX may still call back into them until the
+  // worker is destroyed.
+  SAM_WARN(LOG_NET, "%s: UCX did not give back every request within %lld ms", prefix().c_str(),
+           static_cast<long long>(kAbandonBoundMs));
+}
+
+void UcxTransport::closeEndpoints(bool force, const Deadline& bound) {
+  std::vector<std::pair<int, void*>> closing;
+  for (int r = 0; r < nranks_; ++r) {
+    Peer& p = peers_[r];
+    if (p.ep == nullptr) continue;
+    ucp_request_param_t param{};
+    param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+    // A flushing close delivers what is still queued; a peer that is gone
+    // can only be force-closed.
+    param.flags = force || p.error != UCS_OK ? UCP_EP_CLOSE_FLAG_FORCE : 0;
+    ucs_status_ptr_t req = ucp_ep_close_nbx(p.ep, &param);
+    p.ep = nullptr;
+    if (UCS_PTR_IS_PTR(req) && req != nullptr) closing.emplace_back(r, req);
+  }
+  Backoff backoff;
+  while (!closing.empty()) {
+    backoff.progressed(ucp_worker_progress(worker_));
+    for (size_t i = 0; i < closing.size();) {
+      if (ucp_request_check_status(closing[i].second) != UCS_INPROGRESS) {
+        ucp_request_free(closing[i].second);
+        closing[i] = closing.back();
+        closing.pop_back();
+      } else {
+        ++i;
+      }
+    }
+    if (!closing.empty() && bound.expired()) {
+      std::vector<int> ranks;
+      for (auto& c : closing) {
+        ranks.push_back(c.first);
+        ucp_request_free(c.second);  // UCX releases it when it is done
+      }
+      SAM_WARN(LOG_NET, "%s: closing the endpoints to rank(s) %s did not finish in time; destroying anyway",
+               prefix().c_str(), rankList(ranks).c_str());
+      return;
+    }
+  }
+}
+
+UcxTransport::~UcxTransport() {
+  if (worker_ != nullptr) {
+    bool pending = false;
+    for (const Block& b : blocks_) pending = pending || !b.done;
+    if (pending) abandonBlocks();  // posted but never waited for
+    const int64_t boundMs = timeoutMs_ > 0 ? std::min<int64_t>(timeoutMs_, kDefaultCloseBoundMs) : kDefaultCloseBoundMs;
+    closeEndpoints(/*force=*/broken_ != samSuccess, Deadline::in(boundMs));
+    ucp_worker_destroy(worker_);
+  }
+  if (context_ != nullptr) ucp_cleanup(context_);
+}
+
+}  // namespace
+
+samResult_t createUcxTransport(Bootstrap& bootstrap, int timeoutMs, std::unique_ptr<Transport>* out) {
+  if (out == nullptr) return fail(samInvalidArgument, "createUcxTransport: out is NULL");
+  auto transport = std::make_unique<UcxTransport>(bootstrap.rank(), bootstrap.size(), timeoutMs);
+  SAM_CHECK(transport->init(bootstrap));
+  *out = std::move(transport);
+  return samSuccess;
+}
+
+}  // namespace sam
