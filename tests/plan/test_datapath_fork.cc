@@ -59,6 +59,20 @@ TEST(DatapathFork, RandomRoutesAllDtypes) {
   }
 }
 
+TEST(DatapathFork, TwoNodesUseUcxBetweenAndShmWithin) {
+#if !SAM_HAVE_UCX
+  GTEST_SKIP() << "built without UCX (SAM_WITH_UCX): ranks on two nodes need it";
+#endif
+  const uint64_t seed = freshSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  for (int R : {2, 4}) {
+    LayerCase c = makeCase(R, 2, 2, 9, R == 2 ? samBfloat16 : samFloat32, seed + R);
+    for (int r = 0; r < R; ++r) c.rankNode[r] = r < R / 2 ? 0 : 1;
+    c.routeOf = [c](int rank) { return samtest::randomRoute(c, rank, rank == 0 ? 0 : 23, 0.1); };
+    EXPECT_EQ(runCase(c), 0) << R << " ranks on 2 nodes";
+  }
+}
+
 TEST(DatapathFork, EveryTokenToOneExpert) {
   LayerCase c = makeCase(4, 2, 3, 6, samFloat32, freshSeed());
   c.routeOf = [c](int rank) { return samtest::randomRoute(c, rank, 40, 0, /*oneExpert=*/5); };
