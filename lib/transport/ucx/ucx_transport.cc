@@ -24,9 +24,13 @@ constexpr char kAddressMagic[8] = {'S', 'A', 'M', 'U', 'C', 'X', '1', '\0'};
 constexpr size_t kAddressHeader = sizeof(kAddressMagic) + sizeof(uint32_t);
 
 constexpr ucp_tag_t kFullTagMask = ~ucp_tag_t(0);
-// After a failure, how long to wait for UCX to hand back the requests it was
-// cancelling; they complete at once in practice.
-constexpr int64_t kAbandonBoundMs = 2000;
+// After a failure, how long the blocks with healthy peers may still take to
+// complete. Cutting them off at once would make those peers fail too, and
+// blame this rank instead of the one at fault.
+constexpr int64_t kGraceMs = 500;
+// How long to wait for UCX to hand back requests it is cancelling; they
+// complete at once in practice.
+constexpr int64_t kCancelBoundMs = 1000;
 constexpr int64_t kDefaultCloseBoundMs = 2000;
 
 ucp_tag_t blockTag(uint64_t seq, int sender) {
@@ -63,10 +67,12 @@ class Backoff {
 };
 
 // One endpoint per other rank. `error` is set by UCX's error handler when the
-// peer goes away (UCP_ERR_HANDLING_MODE_PEER).
+// peer goes away (UCP_ERR_HANDLING_MODE_PEER); `culprit` when an exchange
+// failed because of this peer: its endpoint is then only force-closed.
 struct Peer {
   ucp_ep_h ep = nullptr;
   ucs_status_t error = UCS_OK;
+  bool culprit = false;
 };
 
 // One posted send or receive. Lives in a deque (stable address) because UCX's
@@ -123,11 +129,14 @@ class UcxTransport final : public Transport {
   samResult_t connect(const std::vector<std::string>& blobs, std::vector<int>* badRanks);
   samResult_t checkArgs(const ExchangeSpec& spec, const std::vector<int>& peers) const;
   void postBlock(Block& b, void* buffer);
-  // Records the failure for good, takes every block back from UCX, logs it.
-  samResult_t breakDown(samResult_t code, const std::string& detail);
+  // Records the failure for good (blaming `culprits`), takes every block
+  // back from UCX, logs it.
+  samResult_t breakDown(samResult_t code, const std::string& detail, const std::vector<int>& culprits);
   samResult_t refuseBroken(const char* what) const;
   void abandonBlocks();
-  void closeEndpoints(bool force, const Deadline& bound);
+  bool progressUntilBlocksDone(const Deadline& bound);
+  void forceClose(int peer);
+  void closeEndpoints(const Deadline& bound);
   std::string prefix() const { return "UCX transport (rank " + std::to_string(rank_) + ")"; }
 
   const int rank_;
@@ -285,9 +294,10 @@ void UcxTransport::postBlock(Block& b, void* buffer) {
     param.cb.send = onSendDone;
     req = ucp_tag_send_nbx(peers_[b.peer].ep, buffer, b.bytes, blockTag(b.seq, rank_), &param);
   } else {
-    param.op_attr_mask |= UCP_OP_ATTR_FIELD_RECV_INFO;
+    // Always through the callback: UCX 1.13 may complete a receive at once
+    // without filling recv_info, and the length is what we check.
+    param.op_attr_mask |= UCP_OP_ATTR_FLAG_NO_IMM_CMPL;
     param.cb.recv = onRecvDone;
-    param.recv_info.tag_info = &b.info;  // filled on immediate completion
     req = ucp_tag_recv_nbx(worker_, buffer, b.bytes, blockTag(b.seq, b.peer), kFullTagMask, &param);
   }
   // Completed at once (no callback follows), failed at once, or in flight.
@@ -365,8 +375,9 @@ samResult_t UcxTransport::wait(const Deadline& deadline) {
     if (!deadPeers.empty()) {
       std::sort(deadPeers.begin(), deadPeers.end());
       deadPeers.erase(std::unique(deadPeers.begin(), deadPeers.end()), deadPeers.end());
-      return breakDown(samRemoteError, prefix() + ": exchange failed with rank(s) " + rankList(deadPeers) + " (" +
-                                           why + ")");
+      return breakDown(samRemoteError,
+                       prefix() + ": exchange failed with rank(s) " + rankList(deadPeers) + " (" + why + ")",
+                       deadPeers);
     }
     if (allDone) {
       blocks_.clear();
@@ -386,55 +397,89 @@ samResult_t UcxTransport::wait(const Deadline& deadline) {
       late.erase(std::unique(late.begin(), late.end()), late.end());
       const auto waited =
           std::chrono::duration_cast<std::chrono::milliseconds>(Deadline::Clock::now() - start).count();
-      return breakDown(samTimeout, prefix() + ": rank(s) " + rankList(late) + " did not complete their blocks within " +
-                                       std::to_string(waited) + " ms: " + detail);
+      return breakDown(samTimeout,
+                       prefix() + ": rank(s) " + rankList(late) + " did not complete their blocks within " +
+                           std::to_string(waited) + " ms: " + detail,
+                       late);
     }
     backoff.progressed(events);
   }
 }
 
-samResult_t UcxTransport::breakDown(samResult_t code, const std::string& detail) {
+samResult_t UcxTransport::breakDown(samResult_t code, const std::string& detail,
+                                    const std::vector<int>& culprits) {
   broken_ = code;
   brokenDetail_ = detail;
+  for (int p : culprits) peers_[p].culprit = true;
   abandonBlocks();
   return fail(code, detail);
 }
 
-void UcxTransport::abandonBlocks() {
-  // Receives can be cancelled; sends only by force-closing their endpoint.
-  // The transport is broken anyway, so close every endpoint now: UCX then
-  // completes all their requests with UCS_ERR_CANCELED.
-  for (Block& b : blocks_)
-    if (!b.done && !b.isSend && b.request != nullptr) ucp_request_cancel(worker_, b.request);
-  const Deadline bound = Deadline::in(kAbandonBoundMs);
-  closeEndpoints(/*force=*/true, bound);
+bool UcxTransport::progressUntilBlocksDone(const Deadline& bound) {
   Backoff backoff;
   for (;;) {
     bool allDone = true;
     for (const Block& b : blocks_) allDone = allDone && b.done;
-    if (allDone) {
-      blocks_.clear();
-      return;
-    }
-    if (bound.expired()) break;
+    if (allDone) return true;
+    if (bound.expired()) return false;
     backoff.progressed(ucp_worker_progress(worker_));
+  }
+}
+
+void UcxTransport::forceClose(int peer) {
+  Peer& p = peers_[peer];
+  p.culprit = true;
+  if (p.ep == nullptr) return;
+  ucp_request_param_t param{};
+  param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+  param.flags = UCP_EP_CLOSE_FLAG_FORCE;
+  ucs_status_ptr_t req = ucp_ep_close_nbx(p.ep, &param);
+  p.ep = nullptr;
+  // A forced close completes at once; if UCX still hands back a request,
+  // it finishes (and is released) on its own during progress.
+  if (UCS_PTR_IS_PTR(req) && req != nullptr) ucp_request_free(req);
+}
+
+void UcxTransport::abandonBlocks() {
+  // 1. Cut the culprits off: cancel their receives (a receive can be
+  //    cancelled), force-close their endpoints (the only way to take back a
+  //    send: UCX completes it with UCS_ERR_CANCELED).
+  for (Block& b : blocks_)
+    if (!b.done && !b.isSend && b.request != nullptr && peers_[b.peer].culprit) ucp_request_cancel(worker_, b.request);
+  for (int r = 0; r < nranks_; ++r)
+    if (peers_[r].culprit || peers_[r].error != UCS_OK) forceClose(r);
+  // 2. Let the blocks with healthy peers finish (they are in their own wait).
+  if (progressUntilBlocksDone(Deadline::in(kGraceMs))) {
+    blocks_.clear();
+    return;
+  }
+  // 3. Whoever still has blocks in flight is cut off too.
+  for (Block& b : blocks_) {
+    if (b.done) continue;
+    if (!b.isSend && b.request != nullptr) ucp_request_cancel(worker_, b.request);
+    if (b.isSend) forceClose(b.peer);
+  }
+  if (progressUntilBlocksDone(Deadline::in(kCancelBoundMs))) {
+    blocks_.clear();
+    return;
   }
   // Left in blocks_ on purpose: UCX may still call back into them until the
   // worker is destroyed.
   SAM_WARN(LOG_NET, "%s: UCX did not give back every request within %lld ms", prefix().c_str(),
-           static_cast<long long>(kAbandonBoundMs));
+           static_cast<long long>(kCancelBoundMs));
 }
 
-void UcxTransport::closeEndpoints(bool force, const Deadline& bound) {
+void UcxTransport::closeEndpoints(const Deadline& bound) {
   std::vector<std::pair<int, void*>> closing;
   for (int r = 0; r < nranks_; ++r) {
     Peer& p = peers_[r];
     if (p.ep == nullptr) continue;
+    if (p.culprit || p.error != UCS_OK) {
+      forceClose(r);  // a peer that is gone can only be force-closed
+      continue;
+    }
+    // A flushing close first delivers what is still queued for the peer.
     ucp_request_param_t param{};
-    param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-    // A flushing close delivers what is still queued; a peer that is gone
-    // can only be force-closed.
-    param.flags = force || p.error != UCS_OK ? UCP_EP_CLOSE_FLAG_FORCE : 0;
     ucs_status_ptr_t req = ucp_ep_close_nbx(p.ep, &param);
     p.ep = nullptr;
     if (UCS_PTR_IS_PTR(req) && req != nullptr) closing.emplace_back(r, req);
@@ -470,7 +515,7 @@ UcxTransport::~UcxTransport() {
     for (const Block& b : blocks_) pending = pending || !b.done;
     if (pending) abandonBlocks();  // posted but never waited for
     const int64_t boundMs = timeoutMs_ > 0 ? std::min<int64_t>(timeoutMs_, kDefaultCloseBoundMs) : kDefaultCloseBoundMs;
-    closeEndpoints(/*force=*/broken_ != samSuccess, Deadline::in(boundMs));
+    closeEndpoints(Deadline::in(boundMs));
     ucp_worker_destroy(worker_);
   }
   if (context_ != nullptr) ucp_cleanup(context_);
