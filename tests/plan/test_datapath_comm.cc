@@ -4,6 +4,8 @@
 // T = 0 on a rank, capacity drops, against the dense reference.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <cstdlib>
 #include <numeric>
 #include <random>
@@ -142,6 +144,51 @@ TEST(DatapathComm, TwoFakeNodes) {
   GTEST_SKIP() << "built without UCX (SAM_WITH_UCX=OFF or libucx-dev missing): two nodes need the UCX transport";
 #endif
   for (int R : {2, 3, 4, 8}) runJob(R, 2, /*allDtypes=*/R == 4);
+}
+
+// A rank killed in the middle of a dispatch (after the plan, before its own
+// sends): its node peer (shared memory) and the other node (UCX) must fail
+// within the timeout, never hang and never report success.
+void killedMidDispatch(int nodes) {
+  const int R = 4;
+  auto start = std::chrono::steady_clock::now();
+  auto res = samtest::runRanks(R, [&](int rank, samtest::ForkBootstrap& bs) {
+    samComm_t comm = initComm(bs, nodes, 3000);
+    if (comm == nullptr) return 2;
+    samRouteConfig_t cfg;
+    if (samRouteConfigPreset(samPresetGshard, 8, R, &cfg) != samSuccess) return 3;
+    RankRoute r = routeWith(cfg, 5, rank, 64, nullptr);
+    samPlanConfig_t pc = SAM_PLAN_CONFIG_INITIALIZER;
+    pc.hidden = 4096;
+    samHandle_t h = nullptr;
+    CHILD_CHECK(samPlanCreate(comm, &cfg, &pc, 64, r.expertIdx.data(), r.weights.data(), nullptr, &h) == samSuccess,
+                "%s", samGetLastError());
+    if (rank == 3) kill(getpid(), SIGKILL);
+    samPlanSizes_t sz;
+    samPlanGetSizes(h, &sz);
+    std::vector<float> x(64 * pc.hidden, 1.f), in(sz.expertRows * pc.hidden);
+    samResult_t st = samDispatch(h, x.data(), in.data(), nullptr);
+    CHILD_CHECK(st == samRemoteError || st == samTimeout, "dispatch returned %d (%s)", st, samGetLastError());
+    samResult_t async = samSuccess;
+    samCommGetAsyncError(comm, &async);
+    CHILD_CHECK(async != samSuccess, "no async error recorded");
+    samPlanDestroy(h);
+    samCommAbort(comm);
+    samCommDestroy(comm);
+    return 0;
+  });
+  for (int r = 0; r < 3; ++r) EXPECT_EQ(res.exitCodes[r], 0) << nodes << " node(s): " << res.describe();
+  EXPECT_EQ(res.exitCodes[3], 128 + SIGKILL) << res.describe();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+}
+
+TEST(DatapathComm, RankKilledMidDispatchOneNode) { killedMidDispatch(1); }
+
+TEST(DatapathComm, RankKilledMidDispatchTwoNodes) {
+#if !SAM_HAVE_UCX
+  GTEST_SKIP() << "built without UCX: two nodes need the UCX transport";
+#endif
+  killedMidDispatch(2);
 }
 
 }  // namespace
