@@ -32,6 +32,9 @@ TEST(PlanLayout, HandMadeRoute) {
   EXPECT_EQ(std::vector<float>(s.weight.begin(), s.weight.begin() + 3), (std::vector<float>{0.5f, 0.25f, 0.f}));
   // Token 3 on rank 3 (vector 4): slot 0 = expert 6 = local 0.
   EXPECT_EQ(std::vector<int32_t>(s.localExpert.begin() + 12, s.localExpert.end()), (std::vector<int32_t>{0, -1, -1}));
+  // Per token, its vectors in rank order: token 0 -> vectors 0 (rank 0) and 3 (rank 3).
+  EXPECT_EQ(s.tokenOffset, (std::vector<int64_t>{0, 2, 3, 3, 5}));
+  EXPECT_EQ(s.tokenVector, (std::vector<int64_t>{0, 3, 2, 1, 4}));
 
   // Rank 3 receives from rank 0 (token 0) and from itself (token 3), in that order.
   std::vector<int32_t> le = {-1, -1, 1, 0, -1, -1};
@@ -105,6 +108,19 @@ TEST(PlanLayout, RandomRoutesAgainstBruteForce) {
         ASSERT_EQ(got, expect) << "src " << r << " dst " << d;
         ASSERT_EQ(send[r].rows[d], rows);
       }
+      // The per-token index lists every vector of the token, ranks ascending.
+      for (int64_t t = 0; t < T[r]; ++t) {
+        int lastRank = -1;
+        for (int64_t i = send[r].tokenOffset[t]; i < send[r].tokenOffset[t + 1]; ++i) {
+          int64_t v = send[r].tokenVector[i];
+          ASSERT_EQ(send[r].token[v], t);
+          int rank = static_cast<int>(std::upper_bound(send[r].offset.begin(), send[r].offset.end(), v) -
+                                      send[r].offset.begin()) - 1;
+          ASSERT_GT(rank, lastRank);
+          lastRank = rank;
+        }
+      }
+      ASSERT_EQ(send[r].tokenOffset.back(), send[r].total());
     }
     for (int d = 0; d < R; ++d) {
       std::vector<int64_t> counts(R);
