@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <thread>
 
 #include "datapath_check.h"
 #include "fork_comm.h"
@@ -173,6 +174,38 @@ TEST(DatapathFork, RankDyingMidDispatchFailsThePeers) {
   EXPECT_EQ(res.exitCodes[1], 0) << res.describe();
   EXPECT_EQ(res.exitCodes[2], 7) << res.describe();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+}
+
+TEST(DatapathFork, AbortWakesADispatchWaitingForAPeer) {
+  LayerCase c = makeCase(2, 2, 1, 1024, samFloat32, freshSeed());
+  auto res = samtest::runRanks(2, [&](int rank, samtest::ForkBootstrap& bs) {
+    auto comm = samtest::makeForkComm(bs, c.rankNode, 30000);
+    samtest::RankRoute r = samtest::randomRoute(c, rank, 256, 0);
+    samPlanConfig_t pc = SAM_PLAN_CONFIG_INITIALIZER;
+    pc.hidden = c.hidden;
+    samHandle_t h = nullptr;
+    CHILD_CHECK(samPlanCreate(comm.get(), &c.route, &pc, 256, r.expertIdx.data(), r.weights.data(), nullptr, &h) ==
+                    samSuccess, "%s", samGetLastError());
+    if (rank == 1) {
+      usleep(1000 * 1000);  // never dispatches; alive well past the abort
+      return 0;
+    }
+    samPlanSizes_t sz;
+    samPlanGetSizes(h, &sz);
+    std::vector<float> x(256 * c.hidden, 1.f), in(sz.expertRows * c.hidden);
+    std::thread aborter([&] {
+      usleep(200 * 1000);
+      samCommAbort(comm.get());
+    });
+    auto t0 = std::chrono::steady_clock::now();
+    samResult_t st = samDispatch(h, x.data(), in.data(), nullptr);
+    aborter.join();
+    CHILD_CHECK(st == samInvalidUsage, "dispatch returned %d (%s)", st, samGetLastError());
+    CHILD_CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10), "abort was not seen before the 30 s timeout");
+    samPlanDestroy(h);
+    return 0;
+  });
+  EXPECT_EQ(res.exitCodes[0], 0) << res.describe();
 }
 
 TEST(DatapathFork, ArgumentErrorsNameTheArgument) {
