@@ -24,14 +24,6 @@ void packTokens(const SendLayout& send, const RowFormat& f, const void* x, void*
   for (int64_t i = 0; i < send.total(); ++i) memcpy(rowAt(packed, i, rb), rowAt(x, send.token[i], rb), rb);
 }
 
-void expandRows(const RecvLayout& recv, const RowFormat& f, const void* recvd, void* expertIn,
-                int64_t paddedRows) {
-  const size_t rb = f.bytes();
-  const int64_t rows = recv.rows();
-  for (int64_t r = 0; r < rows; ++r) memcpy(rowAt(expertIn, r, rb), rowAt(recvd, recv.rowVector[r], rb), rb);
-  if (paddedRows > rows) memset(rowAt(expertIn, rows, rb), 0, static_cast<size_t>(paddedRows - rows) * rb);
-}
-
 void reduceSlots(const RecvLayout& recv, int topk, const RowFormat& f, const void* rows,
                  bool unitWeights, void* out) {
   const size_t rb = f.bytes();

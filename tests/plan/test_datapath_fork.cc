@@ -31,8 +31,12 @@ LayerCase makeCase(int R, int L, int k, int H, samDataType_t dtype, uint64_t see
   return c;
 }
 
-int runCase(const LayerCase& c, int timeoutMs = 20000) {
+int runCase(const LayerCase& c, int timeoutMs = 20000, const char* chunkBytes = nullptr) {
   auto res = samtest::runRanks(c.nranks, [&](int rank, samtest::ForkBootstrap& bs) {
+    if (chunkBytes != nullptr) {  // tiny rings: rows straddle chunks, blocks wrap many times
+      setenv("SAM_SHM_CHUNK_BYTES", chunkBytes, 1);
+      setenv("SAM_SHM_CHUNKS", "2", 1);
+    }
     auto comm = samtest::makeForkComm(bs, c.rankNode, timeoutMs);
     return samtest::runLayerCheck(comm.get(), c, rank);
   });
@@ -57,6 +61,16 @@ TEST(DatapathFork, RandomRoutesAllDtypes) {
       };
       EXPECT_EQ(runCase(c), 0) << R << " ranks, dtype " << dt;
     }
+  }
+}
+
+TEST(DatapathFork, RowsStraddleSmallShmChunks) {
+  const uint64_t seed = freshSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  for (samDataType_t dt : {samFloat32, samFloat16}) {
+    LayerCase c = makeCase(4, 2, 3, 13, dt, seed + dt);  // 52- or 26-byte rows in 100-byte chunks
+    c.routeOf = [c](int rank) { return samtest::randomRoute(c, rank, 31 + rank, 0.1); };
+    EXPECT_EQ(runCase(c, 20000, "100"), 0) << "dtype " << dt;
   }
 }
 
