@@ -3,9 +3,12 @@
 // capacity mode, bad input, and a rank that dies mid-dispatch.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <thread>
 
+#include "core/log.h"
 #include "datapath_check.h"
 #include "fork_comm.h"
 
@@ -220,6 +223,46 @@ TEST(DatapathFork, AbortWakesADispatchWaitingForAPeer) {
     return 0;
   });
   EXPECT_EQ(res.exitCodes[0], 0) << res.describe();
+}
+
+TEST(DatapathFork, NetLogPrintsEachPeersTraffic) {
+  // SAM_DEBUG=INFO SAM_DEBUG_SUBSYS=NET: one line per peer and operation with
+  // the bytes and messages of the counters.
+  char dir[] = "/tmp/samnetlogXXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  LayerCase c = makeCase(2, 1, 1, 8, samFloat32, freshSeed());
+  auto res = samtest::runRanks(2, [&](int rank, samtest::ForkBootstrap& bs) {
+    setenv("SAM_DEBUG", "INFO", 1);
+    setenv("SAM_DEBUG_SUBSYS", "NET", 1);
+    setenv("SAM_DEBUG_FILE", (std::string(dir) + "/rank" + std::to_string(rank) + ".log").c_str(), 1);
+    sam::logReset();
+    auto comm = samtest::makeForkComm(bs, c.rankNode, 10000);
+    // Every token of rank 0 goes to expert 1 (rank 1); rank 1 has none.
+    const int64_t T = rank == 0 ? 5 : 0;
+    std::vector<int32_t> idx(T, 1);
+    std::vector<float> w(T, 0.5f), x(T * 8, 1.f);
+    samPlanConfig_t pc = SAM_PLAN_CONFIG_INITIALIZER;
+    pc.hidden = 8;
+    samHandle_t h = nullptr;
+    CHILD_CHECK(samPlanCreate(comm.get(), &c.route, &pc, T, idx.data(), w.data(), nullptr, &h) == samSuccess, "%s",
+                samGetLastError());
+    std::vector<float> in(rank == 1 ? 5 * 8 : 0);
+    CHILD_CHECK(samDispatch(h, x.data(), in.data(), nullptr) == samSuccess, "%s", samGetLastError());
+    samPlanDestroy(h);
+    return 0;
+  });
+  ASSERT_TRUE(res.allOk()) << res.describe();
+  auto slurp = [&](int rank) {
+    std::ifstream f(std::string(dir) + "/rank" + std::to_string(rank) + ".log");
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  };
+  const std::string log0 = slurp(0), log1 = slurp(1);
+  EXPECT_NE(log0.find("dispatch (exchange 3): peer 1 via shm: sent 160 bytes in 1 messages, received 0 bytes in 0 "
+                      "messages"), std::string::npos) << log0;
+  EXPECT_NE(log1.find("dispatch (exchange 3): peer 0 via shm: sent 0 bytes in 0 messages, received 160 bytes in 1 "
+                      "messages"), std::string::npos) << log1;
+  for (int r = 0; r < 2; ++r) unlink((std::string(dir) + "/rank" + std::to_string(r) + ".log").c_str());
+  rmdir(dir);
 }
 
 TEST(DatapathFork, ArgumentErrorsNameTheArgument) {
