@@ -265,6 +265,56 @@ TEST(DatapathFork, NetLogPrintsEachPeersTraffic) {
   rmdir(dir);
 }
 
+TEST(DatapathFork, BadArgumentsOnOneRankAreNamed) {
+  LayerCase c = makeCase(1, 4, 2, 8, samFloat32, freshSeed());
+  auto res = samtest::runRanks(1, [&](int rank, samtest::ForkBootstrap& bs) {
+    auto comm = samtest::makeForkComm(bs, c.rankNode, 10000);
+    samtest::RankRoute r = samtest::randomRoute(c, 0, 6, 0);
+    samPlanConfig_t pc = SAM_PLAN_CONFIG_INITIALIZER;
+    pc.hidden = 8;
+    samHandle_t h = nullptr;
+    auto create = [&](const samRouteConfig_t& rc, const samPlanConfig_t& cfg, int64_t T, const int32_t* idx) {
+      return samPlanCreate(comm.get(), &rc, &cfg, T, idx, r.weights.data(), nullptr, &h);
+    };
+    auto expectError = [&](samResult_t got, const char* needle) {
+      if (got != samInvalidArgument || strstr(samGetLastError(), needle) == nullptr) {
+        fprintf(stderr, "expected an error naming '%s', got %d: %s\n", needle, got, samGetLastError());
+        return false;
+      }
+      return true;
+    };
+    samPlanConfig_t bad = pc;
+    bad.hidden = 0;
+    CHILD_CHECK(expectError(create(c.route, bad, 6, r.expertIdx.data()), "config->hidden is 0"), "hidden");
+    bad = pc;
+    bad.dtype = samInt32;
+    CHILD_CHECK(expectError(create(c.route, bad, 6, r.expertIdx.data()), "config->dtype"), "dtype");
+    bad = pc;
+    bad.magic = 0;
+    CHILD_CHECK(expectError(create(c.route, bad, 6, r.expertIdx.data()), "SAM_PLAN_CONFIG_INITIALIZER"), "magic");
+    CHILD_CHECK(expectError(create(c.route, pc, -3, r.expertIdx.data()), "numTokens is -3"), "T");
+    CHILD_CHECK(expectError(create(c.route, pc, 6, nullptr), "expertIdx is NULL"), "idx");
+    samRouteConfig_t rc = c.route;
+    rc.numRanks = 2;
+    CHILD_CHECK(expectError(create(rc, pc, 6, r.expertIdx.data()), "route->numRanks is 2 but the communicator has 1"),
+                "ranks");
+    CHILD_CHECK(h == nullptr, "handle written on failure");
+    CHILD_CHECK(create(c.route, pc, 6, r.expertIdx.data()) == samSuccess, "%s", samGetLastError());
+    samTrafficCounter_t tc;
+    CHILD_CHECK(expectError(samPlanGetTraffic(h, 1, samTransportShm, &tc), "peer is 1, must be in [0, 1)"), "peer");
+    CHILD_CHECK(expectError(samPlanGetTraffic(h, 0, samNumTransports, &tc), "transport is 5"), "transport");
+    int64_t counts[4], offsets[5];
+    CHILD_CHECK(expectError(samPlanGetExpertCounts(h, nullptr, offsets), "counts is NULL"), "counts");
+    CHILD_CHECK(samPlanGetExpertCounts(h, counts, offsets) == samSuccess && offsets[4] == 12, "12 rows expected");
+    std::vector<float> in(12 * 8);
+    CHILD_CHECK(expectError(samDispatch(h, nullptr, in.data(), nullptr), "x is NULL but holds 6 rows"), "x");
+    CHILD_CHECK(expectError(samCombine(h, in.data(), nullptr, nullptr), "y is NULL"), "y");
+    samPlanDestroy(h);
+    return 0;
+  });
+  EXPECT_TRUE(res.allOk()) << res.describe();
+}
+
 TEST(DatapathFork, ArgumentErrorsNameTheArgument) {
   EXPECT_EQ(samPlanCreate(nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, nullptr), samInvalidArgument);
   EXPECT_NE(strstr(samGetLastError(), "comm is NULL"), nullptr) << samGetLastError();
