@@ -56,6 +56,9 @@ std::unique_ptr<samTopology> discoverLive(bool probeGpus);
 std::unique_ptr<samTopology> loadXmlFile(const std::string& path);
 // An hwloc synthetic description ("pack:2 numa:2 core:4 pu:2"); for tests.
 std::unique_ptr<samTopology> loadSynthetic(const std::string& description);
+// What samTopologyDiscover loads: SAM_TOPO_FILE if set, else the live machine
+// (probing GPUs unless SAM_TOPO_GPU_PROBE=0); saved to SAM_TOPO_DUMP_FILE if set.
+std::unique_ptr<samTopology> discoverConfigured();
 
 }  // namespace topo
 }  // namespace sam

@@ -49,6 +49,34 @@ samResult_t checkGpu(const char* fn, samTopology_t topo, const char* what, int i
 
 }  // namespace
 
+namespace sam {
+namespace topo {
+
+std::unique_ptr<samTopology> discoverConfigured() {
+  std::unique_ptr<samTopology> t;
+  std::string file = paramString("SAM_TOPO_FILE");
+  if (!file.empty()) {
+    SAM_INFO(LOG_TOPO, "SAM_TOPO_FILE: topology from %s instead of this machine", file.c_str());
+    t = loadXmlFile(file);
+  } else {
+    t = discoverLive(paramInt("SAM_TOPO_GPU_PROBE") != 0);
+  }
+  std::string dump = paramString("SAM_TOPO_DUMP_FILE");
+  if (!dump.empty()) {
+    // A dump is a debugging aid: failing to write it must not fail discovery.
+    try {
+      hwlocSaveXml(t->hw.get(), dump);
+      SAM_INFO(LOG_TOPO, "SAM_TOPO_DUMP_FILE: topology saved to %s", dump.c_str());
+    } catch (const Error& e) {
+      SAM_WARN(LOG_TOPO, "SAM_TOPO_DUMP_FILE: %s", e.detail.c_str());
+    }
+  }
+  return t;
+}
+
+}  // namespace topo
+}  // namespace sam
+
 extern "C" {
 
 const char* samLinkClassString(samLinkClass_t link) {
@@ -68,24 +96,7 @@ const char* samLinkClassString(samLinkClass_t link) {
 samResult_t samTopologyDiscover(samTopology_t* topo) {
   return sam::apiCall("samTopologyDiscover", [&] {
     SAM_CHECK_PTR(topo, "samTopologyDiscover");
-    std::unique_ptr<samTopology> t;
-    std::string file = sam::paramString("SAM_TOPO_FILE");
-    if (!file.empty()) {
-      SAM_INFO(LOG_TOPO, "SAM_TOPO_FILE: topology from %s instead of this machine", file.c_str());
-      t = sam::topo::loadXmlFile(file);
-    } else {
-      t = sam::topo::discoverLive(sam::paramInt("SAM_TOPO_GPU_PROBE") != 0);
-    }
-    std::string dump = sam::paramString("SAM_TOPO_DUMP_FILE");
-    if (!dump.empty()) {
-      // A dump is a debugging aid: failing to write it must not fail discovery.
-      try {
-        sam::topo::hwlocSaveXml(t->hw.get(), dump);
-        SAM_INFO(LOG_TOPO, "SAM_TOPO_DUMP_FILE: topology saved to %s", dump.c_str());
-      } catch (const sam::Error& e) {
-        SAM_WARN(LOG_TOPO, "SAM_TOPO_DUMP_FILE: %s", e.detail.c_str());
-      }
-    }
+    std::unique_ptr<samTopology> t = sam::topo::discoverConfigured();
     *topo = t.release();
     return samSuccess;
   });

@@ -5,6 +5,7 @@
 #include "bootstrap/tcp_bootstrap.h"
 #include "comm/cluster.h"
 #include "comm/config.h"
+#include "comm/gpu_links.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -52,7 +53,11 @@ samResult_t commInit(int nranks, const UniqueIdContents& id, int rank, const sam
   if (!disagreement.empty()) return fail(samInvalidArgument, f + ": " + disagreement);
 
   comm->cluster = buildClusterView(infos);
-  if (cfg.backend == samBackendCuda && comm->config.cudaDevice < 0) comm->config.cudaDevice = comm->cluster.localRank[rank];
+  if (cfg.backend == samBackendCuda) {
+    bool chosen = comm->config.cudaDevice >= 0;
+    if (!chosen) comm->config.cudaDevice = comm->cluster.localRank[rank];
+    SAM_CHECK(withContext(addGpuLinks(comm.get(), chosen), fn));
+  }
   comm->traffic.resize(nranks);
   SAM_INFO(LOG_INIT, "%s: done: node %d of %d, local rank %d of %zu", fn, comm->cluster.rankNode[rank],
            comm->cluster.nodeCount(), comm->cluster.localRank[rank],

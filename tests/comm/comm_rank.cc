@@ -397,6 +397,38 @@ int scenarioEnv(RankContext& ctx) {
   return 0;
 }
 
+// cuda backend over a saved 4-GPU machine (SAM_TOPO_FILE): rank r takes CUDA
+// device r, and ranks of one node see the GPU link classes of that machine
+// (GPU0-GPU1 and GPU2-GPU3 NVLink, the others SYS); ranks on different
+// --hosts are NET whatever their GPUs.
+int scenarioGpuLinks(RankContext& ctx) {
+  samComm_t comm = nullptr;
+  samConfig_t cfg = configFrom(ctx);
+  cfg.backend = samBackendCuda;
+  samResult_t r = ctx.initComm(&comm, &cfg);
+  if (r == samNotSupported) return 77;  // built without CUDA: the cuda backend is refused
+  RANK_CHECK(r == samSuccess, "init: %s: %s", samGetErrorString(r), samGetLastError());
+  std::vector<std::string> hosts = ctx.has("hosts") ? split(ctx.get("hosts")) : std::vector<std::string>(ctx.nranks, "");
+  const samLinkClass_t gpuLink[4][4] = {{samLinkSelf, samLinkNvl, samLinkSys, samLinkSys},
+                                        {samLinkNvl, samLinkSelf, samLinkSys, samLinkSys},
+                                        {samLinkSys, samLinkSys, samLinkSelf, samLinkNvl},
+                                        {samLinkSys, samLinkSys, samLinkNvl, samLinkSelf}};
+  const char* busIds[4] = {"0002:01:00.0", "0003:01:00.0", "000a:01:00.0", "000b:01:00.0"};
+  for (int a = 0; a < ctx.nranks; ++a)
+    for (int b = 0; b < ctx.nranks; ++b) {
+      samLinkClass_t got;
+      RANK_CHECK_OK(samCommLinkClass(comm, a, b, &got));
+      samLinkClass_t want = (a != b && hosts[a] != hosts[b]) ? samLinkNet : gpuLink[a][b];
+      RANK_CHECK(got == want, "link %d-%d is %s, expected %s", a, b, samLinkClassString(got), samLinkClassString(want));
+    }
+  for (int r = 0; r < ctx.nranks; ++r)
+    RANK_CHECK(comm->cluster.gpuBusId[r] == busIds[r], "rank %d GPU %s, expected %s", r,
+               comm->cluster.gpuBusId[r].c_str(), busIds[r]);
+  RANK_CHECK(comm->config.cudaDevice == ctx.rank, "CUDA device %d", comm->config.cudaDevice);
+  RANK_CHECK_OK(samCommDestroy(comm));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -408,5 +440,6 @@ int main(int argc, char** argv) {
                               {"abort", scenarioAbort},
                               {"mismatch", scenarioMismatch},
                               {"intruders", scenarioIntruders},
-                              {"env", scenarioEnv}});
+                              {"env", scenarioEnv},
+                              {"gpu_links", scenarioGpuLinks}});
 }

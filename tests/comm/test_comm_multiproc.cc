@@ -49,6 +49,24 @@ TEST(CommMultiProc, FakeNodesFromHostIds) {
   EXPECT_TRUE(res.allPassed()) << res.summary();
 }
 
+TEST(CommMultiProc, CudaBackendSeesGpuLinkClasses) {
+  RunOptions o = scenario("gpu_links");
+  o.env.push_back({"SAM_TOPO_FILE", SAM_TEST_DATA_DIR "/power8-4gpu-nvlink.xml"});
+  RunResult res = run(4, o);
+  if (res.anySkipped()) GTEST_SKIP() << "built without CUDA";
+  EXPECT_TRUE(res.allPassed()) << res.summary();
+}
+
+TEST(CommMultiProc, CudaBackendGpuLinksStopAtNodes) {
+  RunOptions o = scenario("gpu_links");
+  o.env.push_back({"SAM_TOPO_FILE", SAM_TEST_DATA_DIR "/power8-4gpu-nvlink.xml"});
+  o.args.insert(o.args.end(), {"--hosts", "a,a,b,b"});
+  o.perRank = [](int rank, RankSpec& s) { s.env.push_back({"SAM_HOST_ID", rank < 2 ? "a" : "b"}); };
+  RunResult res = run(4, o);
+  if (res.anySkipped()) GTEST_SKIP() << "built without CUDA";
+  EXPECT_TRUE(res.allPassed()) << res.summary();
+}
+
 TEST(CommMultiProc, ThreeNodesUneven) {
   RunOptions o = scenario("collectives");
   const char* hosts[] = {"x", "y", "y", "z", "x"};
