@@ -414,17 +414,21 @@ int scenarioGpuLinks(RankContext& ctx) {
                                         {samLinkSys, samLinkSys, samLinkSelf, samLinkNvl},
                                         {samLinkSys, samLinkSys, samLinkNvl, samLinkSelf}};
   const char* busIds[4] = {"0002:01:00.0", "0003:01:00.0", "000a:01:00.0", "000b:01:00.0"};
+  // Each "node" is a copy of the 4-GPU machine: a rank's device is its local rank.
+  std::vector<int> device(ctx.nranks);
+  for (int r = 0; r < ctx.nranks; ++r)
+    for (int q = 0; q < r; ++q) device[r] += hosts[q] == hosts[r] ? 1 : 0;
   for (int a = 0; a < ctx.nranks; ++a)
     for (int b = 0; b < ctx.nranks; ++b) {
       samLinkClass_t got;
       RANK_CHECK_OK(samCommLinkClass(comm, a, b, &got));
-      samLinkClass_t want = (a != b && hosts[a] != hosts[b]) ? samLinkNet : gpuLink[a][b];
+      samLinkClass_t want = (a != b && hosts[a] != hosts[b]) ? samLinkNet : gpuLink[device[a]][device[b]];
       RANK_CHECK(got == want, "link %d-%d is %s, expected %s", a, b, samLinkClassString(got), samLinkClassString(want));
     }
   for (int r = 0; r < ctx.nranks; ++r)
-    RANK_CHECK(comm->cluster.gpuBusId[r] == busIds[r], "rank %d GPU %s, expected %s", r,
-               comm->cluster.gpuBusId[r].c_str(), busIds[r]);
-  RANK_CHECK(comm->config.cudaDevice == ctx.rank, "CUDA device %d", comm->config.cudaDevice);
+    RANK_CHECK(comm->cluster.gpuBusId[r] == busIds[device[r]], "rank %d GPU %s, expected %s", r,
+               comm->cluster.gpuBusId[r].c_str(), busIds[device[r]]);
+  RANK_CHECK(comm->config.cudaDevice == device[ctx.rank], "CUDA device %d", comm->config.cudaDevice);
   RANK_CHECK_OK(samCommDestroy(comm));
   return 0;
 }
