@@ -81,6 +81,21 @@ SAM_HD float routeExp(float x) {
 
 SAM_HD float routeSigmoid(float x) { return 1.0f / (1.0f + routeExp(-x)); }
 
+// The "warp order" sum of v[0..n) (docs/ROUTING.md): value i goes to partial
+// i % 32 (partials added in order), then the 32 partials are combined by the
+// butterfly of a warp (xor 16, 8, 4, 2, 1; fp add is commutative, so lane 0's
+// result is p[q] + p[q + o] level by level). Used for the softmax denominator
+// and for group sums, so that a warp holding one value per lane computes them
+// with shuffles, and a single thread with this loop gets the same bits.
+SAM_HD float warpOrderSum(const float* v, int n) {
+  float p[32];
+  for (int q = 0; q < 32; ++q) p[q] = 0.0f;
+  for (int i = 0; i < n; ++i) p[i & 31] += v[i];
+  for (int o = 16; o >= 1; o >>= 1)
+    for (int q = 0; q < o; ++q) p[q] = p[q] + p[q + o];
+  return p[0];
+}
+
 // Is a before b in "descending value, ties to the lower index" order?
 SAM_HD bool beats(float va, int ia, float vb, int ib) {
   return va > vb || (va == vb && ia < ib);
