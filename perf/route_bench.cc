@@ -3,7 +3,7 @@
 // + outputs written, over the device-to-device copy bandwidth) and, when given
 // the output of route_torch.py, against the same routing in PyTorch eager.
 //
-//   route_bench [-t tokens] [-e experts] [-r ranks] [-n iters] [-w warmup] [--torch FILE]
+//   route_bench [-t tokens] [-e experts] [-r ranks] [-n iters] [-w warmup] [--torch FILE] [--only PRESET]
 //
 // Two timings per case, after w warm-up calls:
 //  - sync: the median over n calls of CUDA events around ONE call with stats
@@ -121,6 +121,7 @@ int main(int argc, char** argv) {
   int64_t T = 65536;
   int E = 256, R = 8, iters = 200, warmup = 20;
   const char* torchFile = nullptr;
+  std::string only;  // --only PRESET: just that preset (both dtypes)
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() { return i + 1 < argc ? argv[++i] : (std::fprintf(stderr, "%s needs a value\n", a.c_str()), std::exit(2), ""); };
@@ -130,8 +131,9 @@ int main(int argc, char** argv) {
     else if (a == "-n") iters = std::atoi(next());
     else if (a == "-w") warmup = std::atoi(next());
     else if (a == "--torch") torchFile = next();
+    else if (a == "--only") only = next();
     else {
-      std::fprintf(stderr, "usage: %s [-t tokens] [-e experts] [-r ranks] [-n iters] [-w warmup] [--torch FILE]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [-t tokens] [-e experts] [-r ranks] [-n iters] [-w warmup] [--torch FILE] [--only PRESET]\n", argv[0]);
       return 2;
     }
   }
@@ -192,6 +194,7 @@ int main(int argc, char** argv) {
     const char* dtn = dt == samFloat32 ? "fp32" : "bf16";
     const void* logits = dt == samFloat32 ? dx32 : dx16;
     for (int p = 0; p < 5; ++p) {
+      if (!only.empty() && only != names[p]) continue;
       samRouteConfig_t c;
       SK(samRouteConfigPreset((samRoutePreset_t)p, E, R, &c));
       if (p == samPresetDeepseekV3) c.selectionBias = bias;
