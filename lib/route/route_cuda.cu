@@ -848,7 +848,14 @@ Launch queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWa
   l.smem = smemFixed + warps * smemPerWarp;
   if (l.smem > (size_t)maxSmem)
     throwError(samNotSupported, std::string(fn) + ": numExperts too large for the CUDA kernel's shared memory");
-  ROUTE_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)l.smem));
+  // The attribute is per kernel, not per launch: only ever raise it (a cached
+  // plan with more shared memory must still launch).
+  static std::map<const void*, size_t> raised;  // callers hold gWorkspaceMutex
+  size_t& most = raised[reinterpret_cast<const void*>(kernel)];
+  if (l.smem > most) {
+    ROUTE_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)l.smem));
+    most = l.smem;
+  }
   int perSm = 0;
   ROUTE_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, kernel, l.threads, l.smem));
   l.blocks = std::max(perSm, 1) * sms;
@@ -940,11 +947,12 @@ void launchForward(const DevSpec& d, const void* logits, int64_t T, const FwdOut
   const size_t perWarp = warpWords(d) * sizeof(float) + (stats ? sizeof(double) * d.E : 0);
   if (fastShape(d)) {
     const size_t fastPerWarp = stats ? sizeof(double) * d.E : 0;
+    const size_t fastFixed = fixed + (d.bias ? sizeof(float) * d.E : 0);
     switch (d.E) {
-      case 64: launchFast<In, 2>(d, logits, T, o, counts, stats, fixed, fastPerWarp, st, fn); return;
-      case 128: launchFast<In, 4>(d, logits, T, o, counts, stats, fixed, fastPerWarp, st, fn); return;
-      case 256: launchFast<In, 8>(d, logits, T, o, counts, stats, fixed, fastPerWarp, st, fn); return;
-      case 512: launchFast<In, 16>(d, logits, T, o, counts, stats, fixed, fastPerWarp, st, fn); return;
+      case 64: launchFast<In, 2>(d, logits, T, o, counts, stats, fastFixed, fastPerWarp, st, fn); return;
+      case 128: launchFast<In, 4>(d, logits, T, o, counts, stats, fastFixed, fastPerWarp, st, fn); return;
+      case 256: launchFast<In, 8>(d, logits, T, o, counts, stats, fastFixed, fastPerWarp, st, fn); return;
+      case 512: launchFast<In, 16>(d, logits, T, o, counts, stats, fastFixed, fastPerWarp, st, fn); return;
     }
   }
   const Launch l = planLaunch(routeForwardKernel<In>, fixed, perWarp, T, fn);

@@ -58,12 +58,18 @@ __device__ __forceinline__ float loadLogit<__half>(const __half* p) {
 struct Top2 {
   float a, b;
 };
-__device__ __forceinline__ float combine(int reduce, float x, float y) {
-  return reduce == samGroupReduceSum ? x + y : fmaxf(x, y);
-}
-__device__ __forceinline__ Top2 combine(int, Top2 x, Top2 y) {
-  return {fmaxf(x.a, y.a), fmaxf(fminf(x.a, y.a), fmaxf(x.b, y.b))};
-}
+// Combining operations of the group reduction (compile-time: no per-step select).
+struct SumOp {
+  __device__ __forceinline__ float operator()(float x, float y) const { return x + y; }
+};
+struct MaxOp {
+  __device__ __forceinline__ float operator()(float x, float y) const { return fmaxf(x, y); }
+};
+struct Top2Op {
+  __device__ __forceinline__ Top2 operator()(Top2 x, Top2 y) const {
+    return {fmaxf(x.a, y.a), fmaxf(fminf(x.a, y.a), fmaxf(x.b, y.b))};
+  }
+};
 __device__ __forceinline__ float shflXor(float v, int o) { return __shfl_xor_sync(kFull, v, o); }
 __device__ __forceinline__ Top2 shflXor(Top2 v, int o) { return {shflXor(v.a, o), shflXor(v.b, o)}; }
 
@@ -73,8 +79,8 @@ __device__ __forceinline__ Top2 shflXor(Top2 v, int o) { return {shflXor(v.a, o)
 // other half to lane ^ o and combines what it receives: the same pairs as a
 // butterfly of each group separately (x + y == y + x bit for bit), with V - 1
 // shuffles in all instead of 5 V.
-template <int V, typename X>
-__device__ __forceinline__ X transposedReduce(int reduce, X (&v)[V], int lane) {
+template <int V, typename Op, typename X>
+__device__ __forceinline__ X transposedReduce(Op op, X (&v)[V], int lane) {
   int o = 16;
 #pragma unroll
   for (int n = V; n > 1; n >>= 1, o >>= 1) {
@@ -83,39 +89,42 @@ __device__ __forceinline__ X transposedReduce(int reduce, X (&v)[V], int lane) {
     for (int i = 0; i < n / 2; ++i) {
       const X lo = v[i], hi = v[i + n / 2];
       const X recv = shflXor(upper ? lo : hi, o);
-      v[i] = combine(reduce, upper ? hi : lo, recv);
+      v[i] = op(upper ? hi : lo, recv);
     }
   }
   X r = v[0];
-  for (; o >= 1; o >>= 1) r = combine(reduce, r, shflXor(r, o));
+#pragma unroll
+  for (; o >= 1; o >>= 1) r = op(r, shflXor(r, o));
   return r;
 }
 
 template <typename In, int V>
-__global__ void __launch_bounds__(256, V <= 8 ? 3 : 1) routeFastKernel(DevSpec d, const In* __restrict__ logits, int64_t T, FwdOut o,
+__global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d, const In* __restrict__ logits, int64_t T, FwdOut o,
                                                        int wantCounts, int wantStats) {
   constexpr int E = 32 * V;
   constexpr int kLog2V = V == 2 ? 1 : V == 4 ? 2 : V == 8 ? 3 : 4;
   extern __shared__ double smemD[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wpb = blockDim.x >> 5;
-  double* pAcc = smemD;  // [wpb][E], written once at the end
+  // Shared memory (what is not needed is not there): per-warp sums of s
+  // [wpb][E] (stats), block histograms hE[E], hR[R] (counts), the bias [E].
+  // Kept out of registers, which set how many warps fit.
+  double* pAcc = smemD;
   int* hE = reinterpret_cast<int*>(pAcc + (wantStats ? wpb * E : 0));
   int* hR = hE + (wantCounts ? E : 0);
+  float* sBias = reinterpret_cast<float*>(hR + (wantCounts ? ((d.R + 1) & ~1) : 0));
+  if (wantStats)
+    for (int j = threadIdx.x; j < wpb * E; j += blockDim.x) pAcc[j] = 0.0;
   if (wantCounts) {
     for (int j = threadIdx.x; j < E; j += blockDim.x) hE[j] = 0;
     for (int j = threadIdx.x; j < d.R; j += blockDim.x) hR[j] = 0;
   }
-  if (blockIdx.x == 0 && d.bias)
-    for (int j = threadIdx.x; j < E; j += blockDim.x)
-      if (!isfinite(d.bias[j])) noteBad(&o.small->badBias, (unsigned long long)j);
-  float bias[V];
-#pragma unroll
-  for (int j = 0; j < V; ++j) bias[j] = d.bias ? d.bias[lane + 32 * j] : 0.0f;
+  if (d.bias)
+    for (int j = threadIdx.x; j < E; j += blockDim.x) {
+      sBias[j] = d.bias[j];
+      if (blockIdx.x == 0 && !isfinite(sBias[j])) noteBad(&o.small->badBias, (unsigned long long)j);
+    }
   __syncthreads();
-
-  double acc[V];  // this lane's sum of s over its tokens, per expert (stats)
-#pragma unroll
-  for (int j = 0; j < V; ++j) acc[j] = 0.0;
+  double* myAcc = pAcc + warp * E;
   double align = 0.0;
   const int k = d.k;
   const int myGroup = lane >> (5 - kLog2V);  // the group whose score this lane ends up holding
@@ -158,7 +167,7 @@ __global__ void __launch_bounds__(256, V <= 8 ? 3 : 1) routeFastKernel(DevSpec d
       float sum = 0.0f;  // warp order: lane l adds experts l, l + 32, ... then the butterfly
 #pragma unroll
       for (int j = 0; j < V; ++j) {
-        s[j] = routeExp(s[j] - mx);
+        s[j] = routeExpT<true>(s[j] - mx);  // x - max <= 0
         sum += s[j];
       }
 #pragma unroll
@@ -169,10 +178,10 @@ __global__ void __launch_bounds__(256, V <= 8 ? 3 : 1) routeFastKernel(DevSpec d
     }
     float sel[V];
 #pragma unroll
-    for (int j = 0; j < V; ++j) sel[j] = d.bias ? s[j] + bias[j] : s[j];
+    for (int j = 0; j < V; ++j) sel[j] = d.bias ? s[j] + sBias[lane + 32 * j] : s[j];
     if (wantStats)
 #pragma unroll
-      for (int j = 0; j < V; ++j) acc[j] += (double)s[j];
+      for (int j = 0; j < V; ++j) myAcc[lane + 32 * j] += (double)s[j];  // this lane's own entries
 
     // Stage 1: the top M groups (group g = register g), all groups' scores at once.
     unsigned chosen = ~0u;
@@ -182,14 +191,14 @@ __global__ void __launch_bounds__(256, V <= 8 ? 3 : 1) routeFastKernel(DevSpec d
         Top2 v[V];
 #pragma unroll
         for (int j = 0; j < V; ++j) v[j] = {sel[j], -INFINITY};
-        const Top2 r = transposedReduce<V>(d.reduce, v, lane);
+        const Top2 r = transposedReduce<V>(Top2Op(), v, lane);
         gscore = r.a + r.b;  // (0 + largest) + second, as the reference adds them
       } else {
         float v[V];
 #pragma unroll
         for (int j = 0; j < V; ++j) v[j] = sel[j];
-        // sum, max, or the top 1 (= max)
-        gscore = transposedReduce<V>(d.reduce == samGroupReduceSum ? samGroupReduceSum : samGroupReduceMax, v, lane);
+        if (d.reduce == samGroupReduceSum) gscore = transposedReduce<V>(SumOp(), v, lane);
+        else gscore = transposedReduce<V>(MaxOp(), v, lane);  // max, or the top 1
       }
       int gkey = ordKey(gscore);
       chosen = 0;
@@ -203,8 +212,13 @@ __global__ void __launch_bounds__(256, V <= 8 ? 3 : 1) routeFastKernel(DevSpec d
 
     // Stage 2: the top k experts of the chosen groups by sel.
     int key[V];
+    if (d.bias) {
 #pragma unroll
-    for (int j = 0; j < V; ++j) key[j] = ((chosen >> j) & 1u) ? ordKey(sel[j]) : INT_MIN;
+      for (int j = 0; j < V; ++j) key[j] = ((chosen >> j) & 1u) ? ordKey(sel[j]) : INT_MIN;
+    } else {  // sel = s >= +0: the float bits already order as ints
+#pragma unroll
+      for (int j = 0; j < V; ++j) key[j] = ((chosen >> j) & 1u) ? __float_as_int(sel[j]) : INT_MIN;
+    }
     int laneBest = key[0];
 #pragma unroll
     for (int j = 1; j < V; ++j) laneBest = max(laneBest, key[j]);
@@ -227,7 +241,7 @@ __global__ void __launch_bounds__(256, V <= 8 ? 3 : 1) routeFastKernel(DevSpec d
       } else {
         se = keyValue(best);  // sel == s
       }
-      if (lane == (e & 31)) {
+      if (i + 1 < k && lane == (e & 31)) {  // the owner drops its pick (not needed after the last)
 #pragma unroll
         for (int j = 0; j < V; ++j)
           if (j == (e >> 5)) key[j] = INT_MIN;
@@ -271,8 +285,6 @@ __global__ void __launch_bounds__(256, V <= 8 ? 3 : 1) routeFastKernel(DevSpec d
 #pragma unroll
     for (int off = 16; off >= 1; off >>= 1) align += __shfl_xor_sync(kFull, align, off);
     if (lane == 0 && align != 0.0) atomicAdd(&o.small->alignment, align);
-#pragma unroll
-    for (int j = 0; j < V; ++j) pAcc[warp * E + lane + 32 * j] = acc[j];
   }
   __syncthreads();
   if (wantStats)
