@@ -314,6 +314,18 @@ typedef struct {
   int32_t* rankCounts;   /* [R]: tokens sent to each rank (once per rank) */
   int32_t* expertCounts; /* [E]: (token, expert) pairs per expert */
   int32_t* dropped;      /* [T] */
+  /* [3], optional (NULL = none), same memory space as the outputs. When given
+   * for samMemCuda with stats == NULL, the call does not synchronise: it
+   * validates the arguments, enqueues the work on the stream and returns
+   * samSuccess; the kernels then write status[0] = samSuccess or
+   * samNumericError, status[1] = the token of the first non-finite logit
+   * (-1 if none, or if it was the selection bias) and status[2] = its expert
+   * (or bias entry; -1 if none). The other outputs are written (by the device,
+   * in stream order) only when status[0] is samSuccess. With stats != NULL the
+   * call synchronises and returns errors as without status, and also writes
+   * status. On samMemHost status is written the same way (the call still
+   * returns samNumericError). Argument errors leave status untouched. */
+  int32_t* status;
 } samRouteOutput_t;
 
 /* Statistics and auxiliary losses (always in host memory). */
@@ -332,7 +344,9 @@ typedef struct {
  * NaN/Inf in the logits (or the selection bias) -> samNumericError naming the
  * first bad token and expert, and nothing written. On samMemCuda the call
  * synchronises the stream once (to learn whether the logits were finite and
- * to return the statistics); the outputs are complete when it returns.
+ * to return the statistics); the outputs are complete when it returns. Unless
+ * out->status is given and stats is NULL: then nothing synchronises and the
+ * result arrives in status (see samRouteOutput_t).
  * Without CUDA built in, samMemCuda gives samNotSupported. */
 SAM_API samResult_t samRouteForward(const samRouteConfig_t* config, samMemSpace_t space,
                                     const void* logits, samDataType_t dtype, int64_t numTokens,

@@ -3,11 +3,15 @@
 // + outputs written, over the device-to-device copy bandwidth) and, when given
 // the output of route_torch.py, against the same routing in PyTorch eager.
 //
-//   route_bench [-t tokens] [-e experts] [-r ranks] [-n iters] [-w warmup] [--torch FILE]
+//   route_bench [-t tokens] [-e experts] [-r ranks] [-n iters] [-w warmup] [--torch FILE] [--only PRESET]
 //
-// Each timing is the median over n calls of CUDA events around one call (the
-// call includes its own stream synchronisation, see docs/ROUTING.md), after w
-// warm-up calls. Not a test: no pass/fail, just the table.
+// Two timings per case, after w warm-up calls:
+//  - sync: the median over n calls of CUDA events around ONE call with stats
+//    (the call synchronises its stream once, see docs/ROUTING.md);
+//  - sync-free: out->status given and stats NULL, so calls only enqueue work:
+//    CUDA events around 100 back-to-back calls, divided by 100; the median of
+//    max(5, n / 20) such repetitions (what a training step sees).
+// Not a test: no pass/fail, just the table.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -65,6 +69,30 @@ double medianUs(int warmup, int iters, cudaStream_t st, F&& body) {
   return ms[ms.size() / 2] * 1000.0;
 }
 
+// Per-call time of `calls` back-to-back calls between two events, median of reps.
+template <typename F>
+double backToBackUs(int warmup, int reps, int calls, cudaStream_t st, F&& body) {
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  for (int i = 0; i < warmup; ++i) body();
+  CK(cudaStreamSynchronize(st));
+  std::vector<float> ms;
+  for (int r = 0; r < reps; ++r) {
+    CK(cudaEventRecord(a, st));
+    for (int i = 0; i < calls; ++i) body();
+    CK(cudaEventRecord(b, st));
+    CK(cudaEventSynchronize(b));
+    float t = 0;
+    CK(cudaEventElapsedTime(&t, a, b));
+    ms.push_back(t / calls);
+  }
+  CK(cudaEventDestroy(a));
+  CK(cudaEventDestroy(b));
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2] * 1000.0;
+}
+
 uint16_t toBf16(float f) {
   uint32_t b;
   std::memcpy(&b, &f, 4);
@@ -93,6 +121,7 @@ int main(int argc, char** argv) {
   int64_t T = 65536;
   int E = 256, R = 8, iters = 200, warmup = 20;
   const char* torchFile = nullptr;
+  std::string only;  // --only PRESET: just that preset (both dtypes)
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() { return i + 1 < argc ? argv[++i] : (std::fprintf(stderr, "%s needs a value\n", a.c_str()), std::exit(2), ""); };
@@ -102,8 +131,9 @@ int main(int argc, char** argv) {
     else if (a == "-n") iters = std::atoi(next());
     else if (a == "-w") warmup = std::atoi(next());
     else if (a == "--torch") torchFile = next();
+    else if (a == "--only") only = next();
     else {
-      std::fprintf(stderr, "usage: %s [-t tokens] [-e experts] [-r ranks] [-n iters] [-w warmup] [--torch FILE]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [-t tokens] [-e experts] [-r ranks] [-n iters] [-w warmup] [--torch FILE] [--only PRESET]\n", argv[0]);
       return 2;
     }
   }
@@ -126,11 +156,13 @@ int main(int argc, char** argv) {
   std::printf("# route_bench: %s, T=%lld E=%d R=%d, median of %d calls after %d warm-up\n", prop.name,
               (long long)T, E, R, iters, warmup);
   std::printf("# device copy bandwidth (read+write): %.0f GB/s\n", bw / 1e9);
-  std::printf("# time: samRouteForward with expertIdx, weights, rankCounts, expertCounts and stats (one call,\n"
-              "#       its stream sync included); kernel-only: the same without stats and counts\n");
-  std::printf("# floor: (logits bytes + idx/weights/counts bytes) / copy bandwidth\n");
-  std::printf("#%12s %6s %3s %10s %10s %10s %8s %8s %10s %8s\n", "preset", "dtype", "k", "time(us)", "minimal(us)",
-              "floor(us)", "x floor", "min/flr", "torch(us)", "speedup");
+  std::printf("# sync: one samRouteForward with expertIdx, weights, rankCounts, expertCounts and stats, its\n"
+              "#       stream sync included (median of %d calls)\n", iters);
+  std::printf("# free: the same outputs + status, stats NULL (no sync): 100 back-to-back calls / 100, median of\n"
+              "#       %d repetitions; free-min: expertIdx, weights and status only\n", std::max(5, iters / 20));
+  std::printf("# floor: (logits bytes + idx/weights/counts bytes) / copy bandwidth; torch: route_torch.py\n");
+  std::printf("#%12s %6s %3s %9s %9s %9s %9s %8s %10s %10s %10s\n", "preset", "dtype", "k", "sync(us)", "free(us)",
+              "free-min", "floor(us)", "free/flr", "torch(us)", "torch/free", "torch/sync");
 
   std::mt19937_64 rng(12345);
   std::uniform_real_distribution<float> u(-4, 4);
@@ -148,8 +180,9 @@ int main(int argc, char** argv) {
   float* bias;
   CK(cudaMalloc(&bias, E * 4));
   CK(cudaMemcpy(bias, biasH.data(), E * 4, cudaMemcpyHostToDevice));
-  int32_t *idx, *rc, *ec;
+  int32_t *idx, *rc, *ec, *status;
   float* w;
+  CK(cudaMalloc(&status, 3 * 4));
   CK(cudaMalloc(&idx, T * 32 * 4));
   CK(cudaMalloc(&w, T * 32 * 4));
   CK(cudaMalloc(&rc, R * 4));
@@ -161,36 +194,55 @@ int main(int argc, char** argv) {
     const char* dtn = dt == samFloat32 ? "fp32" : "bf16";
     const void* logits = dt == samFloat32 ? dx32 : dx16;
     for (int p = 0; p < 5; ++p) {
+      if (!only.empty() && only != names[p]) continue;
       samRouteConfig_t c;
       SK(samRouteConfigPreset((samRoutePreset_t)p, E, R, &c));
       if (p == samPresetDeepseekV3) c.selectionBias = bias;
-      samRouteOutput_t full{idx, w, rc, ec, nullptr};
-      samRouteOutput_t minimal{idx, w, nullptr, nullptr, nullptr};
+      samRouteOutput_t full{idx, w, rc, ec, nullptr, nullptr};
+      samRouteOutput_t freeFull{idx, w, rc, ec, nullptr, status};
+      samRouteOutput_t freeMin{idx, w, nullptr, nullptr, nullptr, status};
       samRouteStats_t stats;
       const double us = medianUs(warmup, iters, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &full, &stats, st)); });
-      const double usMin = medianUs(warmup, iters, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &minimal, nullptr, st)); });
+      const int reps = std::max(5, iters / 20);
+      const double usFree = backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeFull, nullptr, st)); });
+      const double usFreeMin = backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeMin, nullptr, st)); });
+      int32_t hs[3] = {-1, -1, -1};
+      CK(cudaMemcpy(hs, status, sizeof hs, cudaMemcpyDeviceToHost));
+      if (hs[0] != samSuccess) std::fprintf(stderr, "%s %s: status %d %d %d\n", names[p], dtn, hs[0], hs[1], hs[2]);
       const double bytes = double(T) * E * (dt == samFloat32 ? 4 : 2) + double(T) * c.topk * 8 + (E + R) * 4.0;
       const double floorUs = bytes / bw * 1e6;
       auto it = torch.find(std::string(names[p]) + " " + dtn);
       const double tus = it == torch.end() ? 0.0 : it->second;
-      std::printf("%13s %6s %3d %10.1f %10.1f %10.1f %8.2f %8.2f %10.1f %8.1f\n", names[p], dtn, c.topk, us, usMin,
-                  floorUs, us / floorUs, usMin / floorUs, tus, tus > 0 ? tus / us : 0.0);
+      std::printf("%13s %6s %3d %9.1f %9.1f %9.1f %9.1f %8.2f %10.1f %10.1f %10.1f\n", names[p], dtn, c.topk, us, usFree,
+                  usFreeMin, floorUs, usFree / floorUs, tus, tus > 0 ? tus / usFree : 0.0, tus > 0 ? tus / us : 0.0);
       if (p == samPresetSam && dt == samFloat32)
         std::printf("#   sam stats: pairs %lld, token-rank pairs %lld, expert balance %.4f, device balance %.4f, alignment %.1f\n",
                     (long long)stats.pairsRouted, (long long)stats.tokenRankPairs, stats.expertBalanceLoss,
                     stats.deviceBalanceLoss, stats.alignmentLoss);
     }
   }
+  // The general kernel on the same case (SAM_ROUTE_GENERIC=1), for comparison.
+  {
+    samRouteConfig_t c;
+    SK(samRouteConfigPreset(samPresetSam, E, R, &c));
+    samRouteOutput_t outFree{idx, w, rc, ec, nullptr, status};
+    setenv("SAM_ROUTE_GENERIC", "1", 1);
+    const double usFree = backToBackUs(warmup, std::max(5, iters / 20), 100, st, [&] { SK(samRouteForward(&c, samMemCuda, dx32, samFloat32, T, &outFree, nullptr, st)); });
+    unsetenv("SAM_ROUTE_GENERIC");
+    std::printf("# sam fp32 on the general kernel (SAM_ROUTE_GENERIC=1): sync-free %.1f us\n", usFree);
+  }
   // Capacity mode (second pass: sort per rank), for the record.
   {
     samRouteConfig_t c;
     SK(samRouteConfigPreset(samPresetSam, E, R, &c));
     c.capacityFactor = 1.0f;
-    samRouteOutput_t out{idx, w, rc, ec, nullptr};
+    samRouteOutput_t out{idx, w, rc, ec, nullptr, nullptr};
+    samRouteOutput_t outFree{idx, w, rc, ec, nullptr, status};
     samRouteStats_t stats;
     const double us = medianUs(warmup, iters, st, [&] { SK(samRouteForward(&c, samMemCuda, dx16, samBfloat16, T, &out, &stats, st)); });
-    std::printf("# sam bf16 with capacity factor 1.0: %.1f us, %lld (token, rank) pairs dropped of %lld\n", us,
-                (long long)stats.pairsDropped, (long long)(stats.pairsDropped + stats.tokenRankPairs));
+    const double usFree = backToBackUs(warmup, std::max(5, iters / 20), 100, st, [&] { SK(samRouteForward(&c, samMemCuda, dx16, samBfloat16, T, &outFree, nullptr, st)); });
+    std::printf("# sam bf16 with capacity factor 1.0: sync %.1f us, sync-free %.1f us, %lld (token, rank) pairs dropped of %lld\n", us,
+                usFree, (long long)stats.pairsDropped, (long long)(stats.pairsDropped + stats.tokenRankPairs));
   }
   return 0;
 }

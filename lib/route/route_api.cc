@@ -64,7 +64,19 @@ samResult_t samRouteForward(const samRouteConfig_t* config, samMemSpace_t space,
       return samSuccess;
     }
     sam::route::ForwardResult r;
-    sam::route::forwardReference(spec, logits, dtype, numTokens, fn, r);
+    try {
+      sam::route::forwardReference(spec, logits, dtype, numTokens, fn, r);
+    } catch (const sam::Error& err) {
+      if (err.code == samNumericError && out->status) {  // status says where, as on the GPU
+        int64_t t = -1;
+        int e = -1;
+        sam::route::firstNonFinite(spec, logits, dtype, numTokens, &t, &e);
+        out->status[0] = samNumericError;
+        out->status[1] = static_cast<int32_t>(t);
+        out->status[2] = e;
+      }
+      throw;
+    }
     // Nothing was written before this point: commit everything at once.
     copyOut(out->expertIdx, r.expertIdx);
     copyOut(out->weights, r.weights);
@@ -72,6 +84,7 @@ samResult_t samRouteForward(const samRouteConfig_t* config, samMemSpace_t space,
     copyOut(out->expertCounts, r.expertCounts);
     copyOut(out->dropped, r.dropped);
     if (stats) *stats = r.stats;
+    if (out->status) out->status[0] = samSuccess, out->status[1] = -1, out->status[2] = -1;
     return samSuccess;
   });
 }

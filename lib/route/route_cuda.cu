@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <cub/device/device_radix_sort.cuh>
@@ -20,6 +21,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/params.h"
 #include "route/route_cuda.h"
 #include "route/route_math.h"
 #include "route/route_ref.h"
@@ -49,6 +51,7 @@ struct DevSpec {
   const int* nodeRanks;      // [R]
   int allGroups, nodeLimited;
   unsigned gsMagic;  // e / gs as __umulhi(e, gsMagic) (gs > 1), exact for e * gs < 2^32
+  unsigned eprMagic;  // e / epr likewise (epr > 1)
 };
 
 __host__ __device__ inline unsigned divMagic(int d) { return d > 1 ? (unsigned)(0xffffffffull / (unsigned)d) + 1u : 0u; }
@@ -60,13 +63,23 @@ __device__ __forceinline__ int groupOfExpert(const DevSpec& d, int e) {
 
 // Flags and sums read back by the host after every call (one small copy).
 struct Small {
-  unsigned long long badLogit;  // lowest t*E+e with a non-finite logit, or kNone
-  unsigned long long badBias;   // lowest e with a non-finite bias, or kNone
-  unsigned long long badIdx;    // backward: lowest t*k+i with a bad expertIdx, or kNone
+  // Each flag holds ~i for the lowest bad i (atomicMax of ~i), 0 = none, so
+  // that one memset to zero resets the whole region.
+  unsigned long long badLogit;  // lowest t*E+e with a non-finite logit
+  unsigned long long badBias;   // lowest e with a non-finite bias
+  unsigned long long badIdx;    // backward: lowest t*k+i with a bad expertIdx
   unsigned long long pairsDropped;
   double alignment;
   double pad[3];
 };
+
+__device__ __forceinline__ void noteBad(unsigned long long* flag, unsigned long long i) { atomicMax(flag, ~i); }
+
+// Decodes a flag of Small: true and *i = the lowest bad index if one was noted.
+inline bool badAt(unsigned long long flag, unsigned long long* i) {
+  *i = ~flag;
+  return flag != 0;
+}
 
 // Per-warp shared memory, in 4-byte words.
 __host__ __device__ inline int warpWords(const DevSpec& d) {
@@ -101,8 +114,20 @@ __device__ __forceinline__ void warpBest(float& v, int& i) {
 
 // reduce(sel over `count` experts given by expertAt(j), ascending) on one lane,
 // the same order as reduceScores in route_ref.cc.
+// A group's sum is in warp order (route_math.h warpOrderSum), a node's ascending.
 template <typename At>
-__device__ float laneReduce(const DevSpec& d, int count, At expertAt, const float* sel) {
+__device__ float laneReduce(const DevSpec& d, int count, At expertAt, const float* sel, bool group) {
+  if (d.reduce == samGroupReduceSum && group) {
+    float p[32];
+#pragma unroll
+    for (int q = 0; q < 32; ++q) p[q] = 0.0f;
+    for (int j = 0; j < count; ++j) p[j & 31] += sel[expertAt(j)];
+#pragma unroll
+    for (int o = 16; o >= 1; o >>= 1)
+#pragma unroll
+      for (int q = 0; q < o; ++q) p[q] = p[q] + p[q + o];
+    return p[0];
+  }
   if (d.reduce == samGroupReduceSum) {
     float sum = 0.0f;
     for (int j = 0; j < count; ++j) sum += sel[expertAt(j)];
@@ -269,7 +294,7 @@ __device__ void warpRoute(const DevSpec& d, const WarpMem& m, int lane, int& slo
         const int first = d.nodeRankStart[n], ranks = d.nodeRankStart[n + 1] - first;
         m.nscore[n] = laneReduce(
             d, ranks * d.epr,
-            [&](int j) { return d.nodeRanks[first + j / d.epr] * d.epr + j % d.epr; }, m.sel);
+            [&](int j) { return d.nodeRanks[first + j / d.epr] * d.epr + j % d.epr; }, m.sel, false);
         m.nkept[n] = 0;
       }
       __syncwarp();
@@ -291,7 +316,7 @@ __device__ void warpRoute(const DevSpec& d, const WarpMem& m, int lane, int& slo
     for (int g = lane; g < d.G; g += 32)
       if (m.gflag[g]) {
         const int base = g * d.gs;
-        m.gscore[g] = laneReduce(d, d.gs, [&](int j) { return base + j; }, m.sel);
+        m.gscore[g] = laneReduce(d, d.gs, [&](int j) { return base + j; }, m.sel, true);
       }
     __syncwarp();
     for (int pick = 0; pick < d.M; ++pick) {
@@ -409,7 +434,7 @@ __global__ void routeForwardKernel(DevSpec d, const In* __restrict__ logits, int
   }
   if (blockIdx.x == 0 && d.bias)
     for (int j = threadIdx.x; j < d.E; j += blockDim.x)
-      if (!isfinite(d.bias[j])) atomicMin(&o.small->badBias, (unsigned long long)j);
+      if (!isfinite(d.bias[j])) noteBad(&o.small->badBias, (unsigned long long)j);
   __syncthreads();
   double align = 0.0;
   const int64_t stride = (int64_t)gridDim.x * wpb;
@@ -426,7 +451,7 @@ __global__ void routeForwardKernel(DevSpec d, const In* __restrict__ logits, int
       for (int u = 0; u < kChunk; ++u) cur[u] = nxt[u];
     }
     if (bad >= 0) {
-      if (lane == 0) atomicMin(&o.small->badLogit, (unsigned long long)(t * d.E + bad));
+      if (lane == 0) noteBad(&o.small->badLogit, (unsigned long long)(t * d.E + bad));
       __syncwarp();
       continue;
     }
@@ -484,6 +509,8 @@ __global__ void routeForwardKernel(DevSpec d, const In* __restrict__ logits, int
       if (hR[j]) atomicAdd(&o.rankCounts[j], hR[j]);
   }
 }
+
+#include "route/route_fast.cuh"
 
 // ---- capacity (second pass, only when capacityFactor > 0) -------------------
 
@@ -564,10 +591,24 @@ struct CommitArgs {
   int64_t T;
   int k, E, R;
   const Small* small;
+  int32_t* status;  // [3] or null
 };
 
 __global__ void commitKernel(CommitArgs a) {
-  if (a.small->badLogit != kNone || a.small->badBias != kNone) return;
+  const bool bad = a.small->badLogit != 0 || a.small->badBias != 0;
+  if (a.status && blockIdx.x == 0 && threadIdx.x == 0) {
+    int32_t t = -1, e = -1;
+    if (a.small->badLogit != 0) {
+      const unsigned long long i = ~a.small->badLogit;
+      t = (int32_t)(i / a.E), e = (int32_t)(i % a.E);
+    } else if (a.small->badBias != 0) {
+      e = (int32_t)~a.small->badBias;
+    }
+    a.status[0] = bad ? samNumericError : samSuccess;
+    a.status[1] = t;
+    a.status[2] = e;
+  }
+  if (bad) return;
   const int64_t stride = (int64_t)gridDim.x * blockDim.x;
   const int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   const int64_t n = a.T * a.k;
@@ -604,22 +645,22 @@ __global__ void backwardCheckKernel(DevSpec d, const In* __restrict__ logits, in
   const WarpMem m = carve(d, reinterpret_cast<float*>(smemD) + warp * warpWords(d));
   if (blockIdx.x == 0 && d.bias)
     for (int j = threadIdx.x; j < d.E; j += blockDim.x)
-      if (!isfinite(d.bias[j])) atomicMin(&a.small->badBias, (unsigned long long)j);
+      if (!isfinite(d.bias[j])) noteBad(&a.small->badBias, (unsigned long long)j);
   for (int64_t t = (int64_t)blockIdx.x * wpb + warp; t < T; t += (int64_t)gridDim.x * wpb) {
     const int given = lane < d.k ? a.expertIdx[t * d.k + lane] : -1;
     const bool inRange = given >= -1 && given < d.E;
-    if (lane < d.k && !inRange) atomicMin(&a.small->badIdx, (unsigned long long)(t * d.k + lane));
+    if (lane < d.k && !inRange) noteBad(&a.small->badIdx, (unsigned long long)(t * d.k + lane));
     const float none[kChunk] = {};
     const int bad = warpScores<In>(d, logits + t * d.E, m, lane, false, none);
     if (bad >= 0) {
-      if (lane == 0) atomicMin(&a.small->badLogit, (unsigned long long)(t * d.E + bad));
+      if (lane == 0) noteBad(&a.small->badLogit, (unsigned long long)(t * d.E + bad));
       __syncwarp();
       continue;
     }
     int expert, lowest;
     warpRoute(d, m, lane, expert, lowest);
     if (lane < d.k && inRange && given != -1) {
-      if (given != expert) atomicMin(&a.small->badIdx, (unsigned long long)(t * d.k + lane));
+      if (given != expert) noteBad(&a.small->badIdx, (unsigned long long)(t * d.k + lane));
       else atomicAdd(&a.counts[given], 1);
     }
     __syncwarp();
@@ -691,11 +732,16 @@ __global__ void backwardGradKernel(DevSpec d, const In* __restrict__ logits, int
 
 // Device scratch and a pinned host buffer per device, grown on demand and kept
 // (routing is called every layer of every step). One call at a time per process.
+// A call that does not synchronise (out->status) leaves work in flight that
+// uses the workspace: `done`, recorded after each call's last use, orders the
+// next call after it (cudaStreamWaitEvent, also across streams), and the host
+// waits for it before freeing or overwriting the buffers.
 struct Workspace {
   void* dev = nullptr;
   size_t devBytes = 0;
   void* host = nullptr;
   size_t hostBytes = 0;
+  cudaEvent_t done = nullptr;
 };
 std::mutex gWorkspaceMutex;
 std::map<int, Workspace>& workspaces() {
@@ -716,7 +762,21 @@ struct Carver {
   }
 };
 
+// Waits (host) until the previous call's work on the workspace is done.
+void waitPrevious(Workspace& ws, const char* fn) {
+  if (ws.done) ROUTE_CUDA(cudaEventSynchronize(ws.done));
+}
+
+// Orders this call's work after the previous call's (device side, no host wait).
+void beginCall(Workspace& ws, cudaStream_t st, const char* fn) {
+  if (!ws.done) ROUTE_CUDA(cudaEventCreateWithFlags(&ws.done, cudaEventDisableTiming));
+  else ROUTE_CUDA(cudaStreamWaitEvent(st, ws.done, 0));
+}
+
+void endCall(Workspace& ws, cudaStream_t st, const char* fn) { ROUTE_CUDA(cudaEventRecord(ws.done, st)); }
+
 void ensure(Workspace& ws, size_t devBytes, size_t hostBytes, const char* fn) {
+  if (ws.devBytes < devBytes || ws.hostBytes < hostBytes) waitPrevious(ws, fn);
   if (ws.devBytes < devBytes) {
     if (ws.dev) ROUTE_CUDA(cudaFree(ws.dev));
     ws.dev = nullptr;
@@ -739,9 +799,46 @@ struct Launch {
 };
 
 template <typename Kernel>
+Launch queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWarp, const char* fn);
+
+// The launch shape of a kernel for one (device, shared-memory need): queried
+// once and cached (the queries cost microseconds, a call can take ~20 us).
+// Callers hold gWorkspaceMutex.
+struct Plan {
+  int warps = 0, perSmTimesSms = 0;
+  size_t smem = 0;
+};
+std::map<std::tuple<int, const void*, size_t, size_t>, Plan>& planCache() {
+  static auto* m = new std::map<std::tuple<int, const void*, size_t, size_t>, Plan>();
+  return *m;
+}
+
+template <typename Kernel>
 Launch planLaunch(Kernel kernel, size_t smemFixed, size_t smemPerWarp, int64_t T, const char* fn) {
-  int device = 0, sms = 0, maxSmem = 0;
+  int device = 0;
   ROUTE_CUDA(cudaGetDevice(&device));
+  const auto key = std::make_tuple(device, reinterpret_cast<const void*>(kernel), smemFixed, smemPerWarp);
+  auto it = planCache().find(key);
+  if (it == planCache().end()) {
+    const Launch l = queryLaunch(kernel, device, smemFixed, smemPerWarp, fn);
+    Plan p;
+    p.warps = l.threads / 32;
+    p.smem = l.smem;
+    p.perSmTimesSms = l.blocks;
+    it = planCache().emplace(key, p).first;
+  }
+  Launch l;
+  l.threads = it->second.warps * 32;
+  l.smem = it->second.smem;
+  const int64_t need = (T + it->second.warps - 1) / it->second.warps;
+  l.blocks = (int)std::max<int64_t>(1, std::min<int64_t>(need, it->second.perSmTimesSms));
+  return l;
+}
+
+// blocks = how many fit on the device at once (persistent grid).
+template <typename Kernel>
+Launch queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWarp, const char* fn) {
+  int sms = 0, maxSmem = 0;
   ROUTE_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   ROUTE_CUDA(cudaDeviceGetAttribute(&maxSmem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   Launch l;
@@ -751,11 +848,17 @@ Launch planLaunch(Kernel kernel, size_t smemFixed, size_t smemPerWarp, int64_t T
   l.smem = smemFixed + warps * smemPerWarp;
   if (l.smem > (size_t)maxSmem)
     throwError(samNotSupported, std::string(fn) + ": numExperts too large for the CUDA kernel's shared memory");
-  ROUTE_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)l.smem));
+  // The attribute is per kernel, not per launch: only ever raise it (a cached
+  // plan with more shared memory must still launch).
+  static std::map<const void*, size_t> raised;  // callers hold gWorkspaceMutex
+  size_t& most = raised[reinterpret_cast<const void*>(kernel)];
+  if (l.smem > most) {
+    ROUTE_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)l.smem));
+    most = l.smem;
+  }
   int perSm = 0;
   ROUTE_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, kernel, l.threads, l.smem));
-  const int64_t need = (T + warps - 1) / warps;
-  l.blocks = (int)std::max<int64_t>(1, std::min<int64_t>(need, (int64_t)std::max(perSm, 1) * sms));
+  l.blocks = std::max(perSm, 1) * sms;
   return l;
 }
 
@@ -782,6 +885,7 @@ DevSpec toDev(const RouteSpec& s, int* nodeData) {
   d.allGroups = s.allGroups();
   d.nodeLimited = s.nodeLimited();
   d.gsMagic = divMagic(s.groupSize);
+  d.eprMagic = divMagic(s.expertsPerRank);
   d.rankNode = nodeData;
   d.nodeRankStart = nodeData + s.R;
   d.nodeRanks = nodeData + s.R + s.numNodes + 1;
@@ -801,19 +905,39 @@ size_t nodeWords(const RouteSpec& s) { return 2 * s.R + s.numNodes + 1; }
 
 // Throws the samNumericError of a bad logit or bias found by a kernel.
 void raiseBad(const Small& sm, const RouteSpec& spec, const void* logits, samDataType_t dtype, const char* fn) {
-  if (sm.badLogit != kNone) {
+  unsigned long long i = 0;
+  if (badAt(sm.badLogit, &i)) {
     const size_t bytes = logitBytes(dtype, fn);
     uint32_t raw = 0;
-    ROUTE_CUDA(cudaMemcpy(&raw, static_cast<const char*>(logits) + sm.badLogit * bytes, bytes,
-                          cudaMemcpyDeviceToHost));
+    ROUTE_CUDA(cudaMemcpy(&raw, static_cast<const char*>(logits) + i * bytes, bytes, cudaMemcpyDeviceToHost));
     const float v = logitToFloat(&raw, dtype, 0);
-    throwError(samNumericError, badLogitMessage(fn, (int64_t)(sm.badLogit / spec.E), (int)(sm.badLogit % spec.E), v));
+    throwError(samNumericError, badLogitMessage(fn, (int64_t)(i / spec.E), (int)(i % spec.E), v));
   }
-  if (sm.badBias != kNone) {
+  if (badAt(sm.badBias, &i)) {
     float v = 0.0f;
-    ROUTE_CUDA(cudaMemcpy(&v, spec.bias + sm.badBias, sizeof v, cudaMemcpyDeviceToHost));
-    throwError(samNumericError, badBiasMessage(fn, (int)sm.badBias, v));
+    ROUTE_CUDA(cudaMemcpy(&v, spec.bias + i, sizeof v, cudaMemcpyDeviceToHost));
+    throwError(samNumericError, badBiasMessage(fn, (int)i, v));
   }
+}
+
+// The shapes fast::routeFastKernel handles (see route_fast.cuh); SAM_ROUTE_GENERIC=1
+// forces the general kernel (to compare the two).
+bool fastShape(const DevSpec& d) {
+  if (paramInt("SAM_ROUTE_GENERIC") != 0) return false;  // read per call: tests switch it
+  if (d.E != 64 && d.E != 128 && d.E != 256 && d.E != 512) return false;
+  if (d.nodeLimited) return false;
+  if (d.allGroups) return true;
+  if (d.gs != 32) return false;
+  return d.reduce != samGroupReduceTopN || d.topN <= 2;
+}
+
+template <typename In, int V>
+void launchFast(const DevSpec& d, const void* logits, int64_t T, const FwdOut& o, bool counts, bool stats,
+                size_t fixed, size_t perWarp, cudaStream_t st, const char* fn) {
+  const Launch l = planLaunch(fast::routeFastKernel<In, V>, fixed, perWarp, T, fn);
+  fast::routeFastKernel<In, V><<<l.blocks, l.threads, l.smem, st>>>(d, static_cast<const In*>(logits), T, o, counts,
+                                                                    stats);
+  ROUTE_CUDA(cudaGetLastError());
 }
 
 template <typename In>
@@ -821,6 +945,16 @@ void launchForward(const DevSpec& d, const void* logits, int64_t T, const FwdOut
                    cudaStream_t st, const char* fn) {
   const size_t fixed = counts ? sizeof(int) * (d.E + ((d.R + 1) & ~1)) : 0;  // block histograms
   const size_t perWarp = warpWords(d) * sizeof(float) + (stats ? sizeof(double) * d.E : 0);
+  if (fastShape(d)) {
+    const size_t fastPerWarp = stats ? sizeof(double) * d.E : 0;
+    const size_t fastFixed = fixed + (d.bias ? sizeof(float) * d.E : 0);
+    switch (d.E) {
+      case 64: launchFast<In, 2>(d, logits, T, o, counts, stats, fastFixed, fastPerWarp, st, fn); return;
+      case 128: launchFast<In, 4>(d, logits, T, o, counts, stats, fastFixed, fastPerWarp, st, fn); return;
+      case 256: launchFast<In, 8>(d, logits, T, o, counts, stats, fastFixed, fastPerWarp, st, fn); return;
+      case 512: launchFast<In, 16>(d, logits, T, o, counts, stats, fastFixed, fastPerWarp, st, fn); return;
+    }
+  }
   const Launch l = planLaunch(routeForwardKernel<In>, fixed, perWarp, T, fn);
   routeForwardKernel<In><<<l.blocks, l.threads, l.smem, st>>>(d, static_cast<const In*>(logits), T, o, counts,
                                                               stats);
@@ -873,6 +1007,8 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
     throwError(samNotSupported, std::string(fn) + ": capacity mode on CUDA takes numTokens * topk < 2^31");
   const bool wantCounts = capacity || out.rankCounts || out.expertCounts || stats;
   const bool wantStats = stats != nullptr;
+  // With status and no stats nothing needs the host: enqueue and return.
+  const bool syncFree = out.status != nullptr && stats == nullptr;
 
   std::lock_guard<std::mutex> lock(gWorkspaceMutex);
   int device = 0;
@@ -927,11 +1063,14 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
   layout(nullptr, p);
   ensure(ws, p.total, std::max(p.smallBytes, nodeWords(spec) * sizeof(int)) + 256, fn);
   layout(static_cast<char*>(ws.dev), p);
+  beginCall(ws, st, fn);
 
-  // Reset flags (all ones = none found) and sums.
+  // Reset flags (0 = none found) and sums.
   ROUTE_CUDA(cudaMemsetAsync(p.small, 0, p.smallBytes, st));
-  ROUTE_CUDA(cudaMemsetAsync(p.small, 0xff, 3 * sizeof(unsigned long long), st));
-  if (spec.nodeLimited()) uploadNodes(spec, p.nodes, static_cast<int*>(ws.host), st, fn);
+  if (spec.nodeLimited()) {
+    waitPrevious(ws, fn);  // the pinned staging buffer may still be read by a previous copy
+    uploadNodes(spec, p.nodes, static_cast<int*>(ws.host), st, fn);
+  }
   const DevSpec d = toDev(spec, p.nodes);
 
   if (T > 0) {
@@ -957,11 +1096,16 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
                                               p.expertCounts, p.rankCounts, p.small);
     ROUTE_CUDA(cudaGetLastError());
   }
-  CommitArgs a{p.idx, p.w, p.dropped, p.expertCounts, p.rankCounts, out, T, k, E, R, p.small};
+  CommitArgs a{p.idx, p.w, p.dropped, p.expertCounts, p.rankCounts, out, T, k, E, R, p.small, out.status};
   const int64_t commitN = std::max<int64_t>(std::max<int64_t>(n, T), std::max(E, R));
   commitKernel<<<gridFor(commitN), 256, 0, st>>>(a);
   ROUTE_CUDA(cudaGetLastError());
+  if (syncFree) {
+    endCall(ws, st, fn);
+    return;
+  }
   ROUTE_CUDA(cudaMemcpyAsync(ws.host, p.small, p.smallBytes, cudaMemcpyDeviceToHost, st));
+  endCall(ws, st, fn);
   ROUTE_CUDA(cudaStreamSynchronize(st));
 
   // Read back what the kernels found (layout of the small region on the host).
@@ -1004,8 +1148,9 @@ void backwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype
   const size_t hostNeed = std::max(p.smallBytes, std::max(nodeWords(spec) * sizeof(int), E * sizeof(float))) + 256;
   ensure(ws, p.total, hostNeed, fn);
   layout(static_cast<char*>(ws.dev), p);
+  beginCall(ws, st, fn);
+  waitPrevious(ws, fn);  // the backward stages through the pinned buffer
   ROUTE_CUDA(cudaMemsetAsync(p.small, 0, p.smallBytes, st));
-  ROUTE_CUDA(cudaMemsetAsync(p.small, 0xff, 3 * sizeof(unsigned long long), st));
   if (spec.nodeLimited()) uploadNodes(spec, p.nodes, static_cast<int*>(ws.host), st, fn);
   const DevSpec d = toDev(spec, p.nodes);
   BwdArgs a{expertIdx, gradWeights, nullptr, coef.alignment, gradLogits, p.counts, p.small};
@@ -1015,11 +1160,12 @@ void backwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype
   Ptrs h{};
   layout(static_cast<char*>(ws.host), h);
   raiseBad(*h.small, spec, logits, dtype, fn);
-  if (h.small->badIdx != kNone) {
-    const int64_t t = (int64_t)(h.small->badIdx / spec.k);
-    const int i = (int)(h.small->badIdx % spec.k);
+  unsigned long long badSlot = 0;
+  if (badAt(h.small->badIdx, &badSlot)) {
+    const int64_t t = (int64_t)(badSlot / spec.k);
+    const int i = (int)(badSlot % spec.k);
     int32_t given = 0;
-    ROUTE_CUDA(cudaMemcpy(&given, expertIdx + h.small->badIdx, sizeof given, cudaMemcpyDeviceToHost));
+    ROUTE_CUDA(cudaMemcpy(&given, expertIdx + badSlot, sizeof given, cudaMemcpyDeviceToHost));
     std::string what = std::string(fn) + ": expertIdx[" + std::to_string(t) + ", " + std::to_string(i) + "] is " +
                        std::to_string(given);
     if (given < -1 || given >= E) throwError(samInvalidArgument, what + ", must be -1 (dropped) or in [0, " +
@@ -1046,6 +1192,7 @@ void backwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype
   ROUTE_CUDA(cudaMemcpyAsync(p.base, base, E * sizeof(float), cudaMemcpyHostToDevice, st));
   a.base = p.base;
   byDtype<BackwardLaunch>(dtype, d, logits, T, a, true, st, fn);
+  endCall(ws, st, fn);
   ROUTE_CUDA(cudaStreamSynchronize(st));
 }
 

@@ -78,27 +78,21 @@ void tokenScores(const RouteSpec& spec, const float* x, float* s) {
   // experts l, l+32, l+64, ... in order, then the 32 partial sums are combined
   // by a butterfly (xor 16, 8, 4, 2, 1). Any fixed order would do; this one is
   // the GPU's, so both backends get the same bits.
-  float partial[32] = {0};
-  for (int e = 0; e < E; ++e) {
-    s[e] = routeExp(x[e] - m);
-    partial[e % 32] += s[e];
-  }
-  for (int offset = 16; offset >= 1; offset /= 2) {
-    float next[32];
-    for (int l = 0; l < 32; ++l) next[l] = partial[l] + partial[l ^ offset];
-    std::memcpy(partial, next, sizeof partial);
-  }
+  for (int e = 0; e < E; ++e) s[e] = routeExp(x[e] - m);
   // One division per token, then a product per expert (what the kernel does).
-  const float inv = 1.0f / partial[0];
+  const float inv = 1.0f / warpOrderSum(s, E);
   for (int e = 0; e < E; ++e) s[e] = s[e] * inv;
 }
 
 namespace {
 
 // reduce(values) for a group or node score; values in ascending expert order.
-float reduceScores(const RouteSpec& spec, const std::vector<float>& v) {
+// A group's sum is taken in warp order (the fast kernels sum a group held one
+// value per lane by shuffles); a node's sum in ascending order.
+float reduceScores(const RouteSpec& spec, const std::vector<float>& v, bool group) {
   switch (spec.reduce) {
     case samGroupReduceSum: {
+      if (group) return warpOrderSum(v.data(), static_cast<int>(v.size()));
       float sum = 0.0f;
       for (float x : v) sum += x;  // ascending expert order
       return sum;
@@ -150,7 +144,7 @@ void routeToken(const RouteSpec& spec, const float* s, const float* sel, TokenRo
           const int r = spec.nodeRanks[i];
           for (int e = r * spec.expertsPerRank; e < (r + 1) * spec.expertsPerRank; ++e) v.push_back(sel[e]);
         }
-        nodeScore[n] = reduceScores(spec, v);
+        nodeScore[n] = reduceScores(spec, v, false);
       }
       std::vector<char> keptNode;
       keepTop(nodeScore, std::vector<char>(spec.numNodes, 1), spec.N, keptNode);
@@ -161,7 +155,7 @@ void routeToken(const RouteSpec& spec, const float* s, const float* sel, TokenRo
     // Stage 1 (switch): the top M groups among the allowed ones.
     std::vector<float> groupScore(G, 0.0f);
     for (int g = 0; g < G; ++g)
-      if (allowed[g]) groupScore[g] = reduceScores(spec, std::vector<float>(sel + g * gs, sel + (g + 1) * gs));
+      if (allowed[g]) groupScore[g] = reduceScores(spec, std::vector<float>(sel + g * gs, sel + (g + 1) * gs), true);
     keepTop(groupScore, allowed, spec.M, out.groupChosen);
   }
   // Stage 2 (mixture): the top k experts of the chosen groups, by sel.
@@ -200,18 +194,32 @@ double tokenAlignment(const RouteSpec& spec, const float* s, const TokenRoute& r
   return sum;
 }
 
+void firstNonFinite(const RouteSpec& spec, const void* logits, samDataType_t dtype, int64_t T, int64_t* t, int* e) {
+  *t = -1;
+  *e = -1;
+  const size_t n = static_cast<size_t>(T) * spec.E;
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(logitToFloat(logits, dtype, i))) {
+      *t = static_cast<int64_t>(i / spec.E);
+      *e = static_cast<int>(i % spec.E);
+      return;
+    }
+  if (spec.bias)
+    for (int j = 0; j < spec.E; ++j)
+      if (!std::isfinite(spec.bias[j])) {
+        *e = j;
+        return;
+      }
+}
+
 namespace {
 
 void checkFinite(const RouteSpec& spec, const void* logits, samDataType_t dtype, int64_t T, const char* fn) {
-  const size_t n = static_cast<size_t>(T) * spec.E;
-  for (size_t i = 0; i < n; ++i) {
-    const float v = logitToFloat(logits, dtype, i);
-    if (!std::isfinite(v))
-      throwError(samNumericError, badLogitMessage(fn, static_cast<int64_t>(i / spec.E), static_cast<int>(i % spec.E), v));
-  }
-  if (spec.bias)
-    for (int e = 0; e < spec.E; ++e)
-      if (!std::isfinite(spec.bias[e])) throwError(samNumericError, badBiasMessage(fn, e, spec.bias[e]));
+  int64_t t = -1;
+  int e = -1;
+  firstNonFinite(spec, logits, dtype, T, &t, &e);
+  if (t >= 0) throwError(samNumericError, badLogitMessage(fn, t, e, logitToFloat(logits, dtype, t * spec.E + e)));
+  if (e >= 0) throwError(samNumericError, badBiasMessage(fn, e, spec.bias[e]));
 }
 
 // s and sel of token t.

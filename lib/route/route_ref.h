@@ -58,6 +58,10 @@ void finishStats(const RouteSpec& spec, int64_t T, const double* scoreSum, const
                  samRouteStats_t* stats);
 
 // The "logits[t, e] is nan" message of a samNumericError.
+// The first non-finite logit in row-major order as (t, e); else the first
+// non-finite bias entry as (-1, e); else (-1, -1).
+void firstNonFinite(const RouteSpec& spec, const void* logits, samDataType_t dtype, int64_t T, int64_t* t, int* e);
+
 std::string badLogitMessage(const char* fn, int64_t t, int e, float value);
 std::string badBiasMessage(const char* fn, int e, float value);
 

@@ -175,3 +175,41 @@ TEST(RouteErrors, CudaSpaceWithoutCudaIsNotSupported) {
   expectForwardFails(&c, x.data(), samFloat32, 1, samNotSupported, "built without CUDA", 2, 8, 2, samMemCuda);
 }
 #endif
+
+// out->status on the host: written on success and on a numeric error (which
+// the call still returns), as the CUDA path writes it.
+TEST(RouteErrors, HostStatusSaysWhere) {
+  samRouteConfig_t c = preset(samPresetSam, 8, 2);
+  std::vector<float> x(5 * 8, 0.5f);
+  HostOut h(5, 2, 8, 2);
+  int32_t status[3] = {77, 77, 77};
+  h.out.status = status;
+  ASSERT_EQ(samRouteForward(&c, samMemHost, x.data(), samFloat32, 5, &h.out, nullptr, nullptr), samSuccess);
+  EXPECT_EQ(status[0], samSuccess);
+  EXPECT_EQ(status[1], -1);
+  EXPECT_EQ(status[2], -1);
+  x[4 * 8 + 7] = std::numeric_limits<float>::quiet_NaN();
+  x[2 * 8 + 1] = -std::numeric_limits<float>::infinity();
+  HostOut bad(5, 2, 8, 2);
+  const HostOut poison(5, 2, 8, 2);
+  bad.out.status = status;
+  EXPECT_EQ(samRouteForward(&c, samMemHost, x.data(), samFloat32, 5, &bad.out, nullptr, nullptr), samNumericError);
+  EXPECT_EQ(status[0], samNumericError);
+  EXPECT_EQ(status[1], 2);
+  EXPECT_EQ(status[2], 1);
+  EXPECT_EQ(bad.idx, poison.idx);
+  EXPECT_EQ(bad.w, poison.w);
+  // A bad bias entry: token -1, the entry's index.
+  x[4 * 8 + 7] = 0, x[2 * 8 + 1] = 0;
+  std::vector<float> bias(8, 0.0f);
+  bias[6] = std::numeric_limits<float>::infinity();
+  c.selectionBias = bias.data();
+  EXPECT_EQ(samRouteForward(&c, samMemHost, x.data(), samFloat32, 5, &bad.out, nullptr, nullptr), samNumericError);
+  EXPECT_EQ(status[0], samNumericError);
+  EXPECT_EQ(status[1], -1);
+  EXPECT_EQ(status[2], 6);
+  // An argument error leaves status alone.
+  status[0] = 55;
+  EXPECT_EQ(samRouteForward(&c, samMemHost, x.data(), samFloat32, -1, &bad.out, nullptr, nullptr), samInvalidArgument);
+  EXPECT_EQ(status[0], 55);
+}

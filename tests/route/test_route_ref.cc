@@ -29,8 +29,22 @@ std::vector<int> ranked(const std::vector<float>& v, const std::vector<int>& can
   return order;
 }
 
-float reduceLiteral(const samRouteConfig_t& c, std::vector<float> vals) {
-  if (c.groupReduce == samGroupReduceSum) return std::accumulate(vals.begin(), vals.end(), 0.0f);
+// A group's sum in warp order, written out as docs/ROUTING.md says: value i
+// into partial i % 32, then the butterfly of 32 lanes, read at lane 0.
+float warpOrderLiteral(const std::vector<float>& vals) {
+  float lane[32] = {0};
+  for (size_t i = 0; i < vals.size(); ++i) lane[i % 32] += vals[i];
+  for (int o = 16; o >= 1; o /= 2) {
+    float next[32];
+    for (int l = 0; l < 32; ++l) next[l] = lane[l] + lane[l ^ o];
+    std::copy(next, next + 32, lane);
+  }
+  return lane[0];
+}
+
+float reduceLiteral(const samRouteConfig_t& c, std::vector<float> vals, bool group) {
+  if (c.groupReduce == samGroupReduceSum)
+    return group ? warpOrderLiteral(vals) : std::accumulate(vals.begin(), vals.end(), 0.0f);
   if (c.groupReduce == samGroupReduceMax) return *std::max_element(vals.begin(), vals.end());
   std::stable_sort(vals.begin(), vals.end(), [](float a, float b) { return a > b; });
   float sum = 0.0f;
@@ -61,7 +75,7 @@ Brute brute(const samRouteConfig_t& c, const std::vector<float>& x, int64_t T) {
         std::vector<float> vals;
         for (int e = 0; e < E; ++e)
           if (c.rankNodes[e / epr] == n) vals.push_back(sel[e]);
-        ns[n] = reduceLiteral(c, vals);
+        ns[n] = reduceLiteral(c, vals, false);
       }
       std::vector<int> order = ranked(ns, nodes);
       std::fill(nodeKept.begin(), nodeKept.end(), 0);
@@ -73,7 +87,7 @@ Brute brute(const samRouteConfig_t& c, const std::vector<float>& x, int64_t T) {
       for (int e = g * gs; e < (g + 1) * gs; ++e) ok &= nodeKept[c.rankNodes ? c.rankNodes[e / epr] : 0] != 0;
       if (!ok) continue;
       allowedGroups.push_back(g);
-      gscore[g] = reduceLiteral(c, std::vector<float>(sel.begin() + g * gs, sel.begin() + (g + 1) * gs));
+      gscore[g] = reduceLiteral(c, std::vector<float>(sel.begin() + g * gs, sel.begin() + (g + 1) * gs), true);
     }
     std::vector<int> gorder = ranked(gscore, allowedGroups);
     for (int i = 0; i < std::min<int>(c.groupsPerToken, gorder.size()); ++i) chosen[t][gorder[i]] = 1;

@@ -1,0 +1,304 @@
+// The specialised forward kernel for the common shapes (included by
+// route_cuda.cu, after DevSpec, Small and FwdOut): E = 32 V experts with V in
+// {2, 4, 8, 16} a template parameter, no node limit, and either every group
+// kept or groups of exactly 32 experts (G = V, group g = register g of every
+// lane), reduce sum, max or sum of the top n <= 2. One warp per token, lane l
+// holds experts l + 32 j (j < V) in registers from load to output: no shared
+// memory per token, no lane-serial loops. Group scores of all G groups come
+// out of one transposed butterfly (each level halves the groups a lane keeps),
+// top-M and top-k by warp-wide integer reductions on orderable score bits.
+// Every sum is in the order docs/ROUTING.md defines (warp order), so the
+// results are the reference's bits; the general kernel covers everything else.
+// Included inside sam::route's anonymous namespace.
+#pragma once
+
+namespace fast {
+
+// Float bits as a signed int that orders like the float (finite values, no -0:
+// scores are >= +0 and a score plus a bias is never -0). INT_MIN = no candidate.
+__device__ __forceinline__ int ordKey(float v) {
+  const int i = __float_as_int(v);
+  return i >= 0 ? i : i ^ 0x7fffffff;
+}
+__device__ __forceinline__ float keyValue(int k) { return __int_as_float(k >= 0 ? k : k ^ 0x7fffffff); }
+
+__device__ __forceinline__ int warpMax(int v) {
+#if __CUDA_ARCH__ >= 800
+  return __reduce_max_sync(kFull, v);
+#else
+#pragma unroll
+  for (int o = 16; o >= 1; o >>= 1) v = max(v, __shfl_xor_sync(kFull, v, o));
+  return v;
+#endif
+}
+__device__ __forceinline__ int warpMin(int v) {
+#if __CUDA_ARCH__ >= 800
+  return __reduce_min_sync(kFull, v);
+#else
+#pragma unroll
+  for (int o = 16; o >= 1; o >>= 1) v = min(v, __shfl_xor_sync(kFull, v, o));
+  return v;
+#endif
+}
+
+template <typename In>
+__device__ __forceinline__ float loadLogit(const In* p);
+template <>
+__device__ __forceinline__ float loadLogit<float>(const float* p) { return __ldcs(p); }
+template <>
+__device__ __forceinline__ float loadLogit<__nv_bfloat16>(const __nv_bfloat16* p) {
+  return __uint_as_float((unsigned)__ldcs(reinterpret_cast<const unsigned short*>(p)) << 16);
+}
+template <>
+__device__ __forceinline__ float loadLogit<__half>(const __half* p) {
+  return __half2float(__ushort_as_half(__ldcs(reinterpret_cast<const unsigned short*>(p))));
+}
+
+// The two largest values of a set (a >= b), for the sum of the top n <= 2.
+struct Top2 {
+  float a, b;
+};
+// Combining operations of the group reduction (compile-time: no per-step select).
+struct SumOp {
+  __device__ __forceinline__ float operator()(float x, float y) const { return x + y; }
+};
+struct MaxOp {
+  __device__ __forceinline__ float operator()(float x, float y) const { return fmaxf(x, y); }
+};
+struct Top2Op {
+  __device__ __forceinline__ Top2 operator()(Top2 x, Top2 y) const {
+    return {fmaxf(x.a, y.a), fmaxf(fminf(x.a, y.a), fmaxf(x.b, y.b))};
+  }
+};
+__device__ __forceinline__ float shflXor(float v, int o) { return __shfl_xor_sync(kFull, v, o); }
+__device__ __forceinline__ Top2 shflXor(Top2 v, int o) { return {shflXor(v.a, o), shflXor(v.b, o)}; }
+
+// v[g] = this lane's value of group g (G = V groups). Returns the reduction of
+// group (lane >> (5 - log2 V)) over all 32 lanes. Level o (16, 8, ...): a lane
+// keeps the upper half of its groups if bit o of the lane is set, sends the
+// other half to lane ^ o and combines what it receives: the same pairs as a
+// butterfly of each group separately (x + y == y + x bit for bit), with V - 1
+// shuffles in all instead of 5 V.
+template <int V, typename Op, typename X>
+__device__ __forceinline__ X transposedReduce(Op op, X (&v)[V], int lane) {
+  int o = 16;
+#pragma unroll
+  for (int n = V; n > 1; n >>= 1, o >>= 1) {
+    const bool upper = (lane & o) != 0;
+#pragma unroll
+    for (int i = 0; i < n / 2; ++i) {
+      const X lo = v[i], hi = v[i + n / 2];
+      const X recv = shflXor(upper ? lo : hi, o);
+      v[i] = op(upper ? hi : lo, recv);
+    }
+  }
+  X r = v[0];
+#pragma unroll
+  for (; o >= 1; o >>= 1) r = op(r, shflXor(r, o));
+  return r;
+}
+
+template <typename In, int V>
+__global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d, const In* __restrict__ logits, int64_t T, FwdOut o,
+                                                       int wantCounts, int wantStats) {
+  constexpr int E = 32 * V;
+  constexpr int kLog2V = V == 2 ? 1 : V == 4 ? 2 : V == 8 ? 3 : 4;
+  extern __shared__ double smemD[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wpb = blockDim.x >> 5;
+  // Shared memory (what is not needed is not there): per-warp sums of s
+  // [wpb][E] (stats), block histograms hE[E], hR[R] (counts), the bias [E].
+  // Kept out of registers, which set how many warps fit.
+  double* pAcc = smemD;
+  int* hE = reinterpret_cast<int*>(pAcc + (wantStats ? wpb * E : 0));
+  int* hR = hE + (wantCounts ? E : 0);
+  float* sBias = reinterpret_cast<float*>(hR + (wantCounts ? ((d.R + 1) & ~1) : 0));
+  if (wantStats)
+    for (int j = threadIdx.x; j < wpb * E; j += blockDim.x) pAcc[j] = 0.0;
+  if (wantCounts) {
+    for (int j = threadIdx.x; j < E; j += blockDim.x) hE[j] = 0;
+    for (int j = threadIdx.x; j < d.R; j += blockDim.x) hR[j] = 0;
+  }
+  if (d.bias)
+    for (int j = threadIdx.x; j < E; j += blockDim.x) {
+      sBias[j] = d.bias[j];
+      if (blockIdx.x == 0 && !isfinite(sBias[j])) noteBad(&o.small->badBias, (unsigned long long)j);
+    }
+  __syncthreads();
+  double* myAcc = pAcc + warp * E;
+  double align = 0.0;
+  const int k = d.k;
+  const int myGroup = lane >> (5 - kLog2V);  // the group whose score this lane ends up holding
+  const int64_t stride = (int64_t)gridDim.x * wpb;
+  int64_t t = (int64_t)blockIdx.x * wpb + warp;
+  float cur[V];
+  if (t < T)
+#pragma unroll
+    for (int j = 0; j < V; ++j) cur[j] = loadLogit<In>(logits + t * E + lane + 32 * j);
+  for (; t < T; t += stride) {
+    float s[V];
+#pragma unroll
+    for (int j = 0; j < V; ++j) s[j] = cur[j];
+    // Fetch the next token's logits now, so their latency hides behind this one.
+    if (t + stride < T)
+#pragma unroll
+      for (int j = 0; j < V; ++j) cur[j] = loadLogit<In>(logits + (t + stride) * E + lane + 32 * j);
+    float poison = 0.0f;
+#pragma unroll
+    for (int j = 0; j < V; ++j) poison = fmaExact(s[j], 0.0f, poison);  // NaN iff some value is NaN or Inf
+    if (__any_sync(kFull, poison != poison)) {
+      int bad = INT_MAX;
+#pragma unroll
+      for (int j = V - 1; j >= 0; --j)
+        if (!isfinite(s[j])) bad = lane + 32 * j;
+      bad = warpMin(bad);
+      if (lane == 0) noteBad(&o.small->badLogit, (unsigned long long)(t * E + bad));
+      continue;
+    }
+    // Scores (route_ref.cc tokenScores: the same operations in the same order).
+    if (d.sigmoid) {
+#pragma unroll
+      for (int j = 0; j < V; ++j) s[j] = routeSigmoid(s[j]);
+    } else {
+      float mx = s[0];
+#pragma unroll
+      for (int j = 1; j < V; ++j) mx = fmaxf(mx, s[j]);
+#pragma unroll
+      for (int off = 16; off >= 1; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(kFull, mx, off));
+      float sum = 0.0f;  // warp order: lane l adds experts l, l + 32, ... then the butterfly
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        s[j] = routeExpT<true>(s[j] - mx);  // x - max <= 0
+        sum += s[j];
+      }
+#pragma unroll
+      for (int off = 16; off >= 1; off >>= 1) sum += __shfl_xor_sync(kFull, sum, off);
+      const float inv = 1.0f / sum;
+#pragma unroll
+      for (int j = 0; j < V; ++j) s[j] = s[j] * inv;
+    }
+    float sel[V];
+#pragma unroll
+    for (int j = 0; j < V; ++j) sel[j] = d.bias ? s[j] + sBias[lane + 32 * j] : s[j];
+    if (wantStats)
+#pragma unroll
+      for (int j = 0; j < V; ++j) myAcc[lane + 32 * j] += (double)s[j];  // this lane's own entries
+
+    // Stage 1: the top M groups (group g = register g), all groups' scores at once.
+    unsigned chosen = ~0u;
+    if (!d.allGroups) {
+      float gscore;
+      if (d.reduce == samGroupReduceTopN && d.topN == 2) {
+        Top2 v[V];
+#pragma unroll
+        for (int j = 0; j < V; ++j) v[j] = {sel[j], -INFINITY};
+        const Top2 r = transposedReduce<V>(Top2Op(), v, lane);
+        gscore = r.a + r.b;  // (0 + largest) + second, as the reference adds them
+      } else {
+        float v[V];
+#pragma unroll
+        for (int j = 0; j < V; ++j) v[j] = sel[j];
+        if (d.reduce == samGroupReduceSum) gscore = transposedReduce<V>(SumOp(), v, lane);
+        else gscore = transposedReduce<V>(MaxOp(), v, lane);  // max, or the top 1
+      }
+      int gkey = ordKey(gscore);
+      chosen = 0;
+      for (int pick = 0; pick < d.M; ++pick) {
+        const int best = warpMax(gkey);
+        const int g = warpMin(gkey == best ? myGroup : INT_MAX);  // ties: the lower group
+        chosen |= 1u << g;
+        if (myGroup == g) gkey = INT_MIN;
+      }
+    }
+
+    // Stage 2: the top k experts of the chosen groups by sel.
+    int key[V];
+    if (d.bias) {
+#pragma unroll
+      for (int j = 0; j < V; ++j) key[j] = ((chosen >> j) & 1u) ? ordKey(sel[j]) : INT_MIN;
+    } else {  // sel = s >= +0: the float bits already order as ints
+#pragma unroll
+      for (int j = 0; j < V; ++j) key[j] = ((chosen >> j) & 1u) ? __float_as_int(sel[j]) : INT_MIN;
+    }
+    int laneBest = key[0];
+#pragma unroll
+    for (int j = 1; j < V; ++j) laneBest = max(laneBest, key[j]);
+    int myE = 0, lowE = 0;
+    float myS = 0.0f, lowS = 0.0f, denom = 0.0f;
+    for (int i = 0; i < k; ++i) {
+      const int best = warpMax(laneBest);
+      int mine = INT_MAX;  // this lane's lowest expert with that key
+#pragma unroll
+      for (int j = V - 1; j >= 0; --j)
+        if (key[j] == best) mine = lane + 32 * j;
+      const int e = warpMin(mine);  // ties: the lower expert
+      float se;
+      if (d.bias) {
+        float mineS = 0.0f;
+#pragma unroll
+        for (int j = 0; j < V; ++j)
+          if (j == (e >> 5)) mineS = s[j];
+        se = __shfl_sync(kFull, mineS, e & 31);
+      } else {
+        se = keyValue(best);  // sel == s
+      }
+      if (i + 1 < k && lane == (e & 31)) {  // the owner drops its pick (not needed after the last)
+#pragma unroll
+        for (int j = 0; j < V; ++j)
+          if (j == (e >> 5)) key[j] = INT_MIN;
+        laneBest = key[0];
+#pragma unroll
+        for (int j = 1; j < V; ++j) laneBest = max(laneBest, key[j]);
+      }
+      if (lane == i) myE = e, myS = se;
+      denom += se;  // slot order, as tokenWeights
+      if (i == 0 || se < lowS || (se == lowS && e < lowE)) lowS = se, lowE = e;
+    }
+    float w = myS;
+    if (d.renorm) w = denom > 0.0f ? w / denom : 0.0f;
+    w = w * d.scale;
+    if (lane < k) {
+      o.idx[t * k + lane] = myE;
+      o.w[t * k + lane] = w;
+      if (o.sraw) o.sraw[t * k + lane] = myS;
+    }
+    if (wantCounts) {
+      const int r = lane >= k ? -1 : d.epr == 1 ? myE : (int)__umulhi((unsigned)myE, d.eprMagic);
+      bool first = true;
+      for (int j = 0; j < k; ++j) {
+        const int rj = __shfl_sync(kFull, r, j);
+        if (j < lane && rj == r) first = false;
+      }
+      if (lane < k) {
+        atomicAdd(&hE[myE], 1);
+        if (first) atomicAdd(&hR[r], 1);
+      }
+    }
+    if (wantStats && !d.allGroups) {
+      float a = 0.0f;  // outside the chosen groups, above the lowest selected score
+#pragma unroll
+      for (int j = 0; j < V; ++j)
+        if (!((chosen >> j) & 1u)) a += fmaxf(0.0f, s[j] - lowS);
+      align += (double)a;
+    }
+  }
+  if (wantStats) {
+#pragma unroll
+    for (int off = 16; off >= 1; off >>= 1) align += __shfl_xor_sync(kFull, align, off);
+    if (lane == 0 && align != 0.0) atomicAdd(&o.small->alignment, align);
+  }
+  __syncthreads();
+  if (wantStats)
+    for (int j = threadIdx.x; j < E; j += blockDim.x) {
+      double sum = 0.0;
+      for (int w2 = 0; w2 < wpb; ++w2) sum += pAcc[w2 * E + j];
+      if (sum != 0.0) atomicAdd(&o.scoreSum[j], sum);
+    }
+  if (wantCounts) {
+    for (int j = threadIdx.x; j < E; j += blockDim.x)
+      if (hE[j]) atomicAdd(&o.expertCounts[j], hE[j]);
+    for (int j = threadIdx.x; j < d.R; j += blockDim.x)
+      if (hR[j]) atomicAdd(&o.rankCounts[j], hR[j]);
+  }
+}
+
+}  // namespace fast
