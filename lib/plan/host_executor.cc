@@ -40,13 +40,6 @@ HostExecutor::HostExecutor(samComm* comm, const PlanLayout& layout, RowFormat fo
                            TrafficTable* planTraffic)
     : comm_(comm), layout_(layout), format_(format), paddedRows_(paddedRows), planTraffic_(planTraffic) {}
 
-samResult_t HostExecutor::forward(const void* send, void* recv, size_t unit) {
-  const SendLayout& s = layout_.send;
-  const RecvLayout& r = layout_.recv;
-  return exchangeBlocks(comm_, send, Blocks(s.count, s.offset, unit), recv, Blocks(r.count, r.offset, unit),
-                        planTraffic_);
-}
-
 samResult_t HostExecutor::backward(const void* send, void* recv, size_t unit) {
   const SendLayout& s = layout_.send;
   const RecvLayout& r = layout_.recv;
@@ -79,15 +72,21 @@ samResult_t HostExecutor::combineWith(const void* rows, void* y, bool unitWeight
   const size_t rb = format_.bytes();
   const SendLayout& s = layout_.send;
   const RecvLayout& r = layout_.recv;
-  sendBuf_.resize(r.total() * rb);
-  recvBuf_.resize(s.total() * rb);
-  reduceSlots(r, layout_.placement.topk, format_, rows, unitWeights, sendBuf_.data());
-  // Back home, a token's only vector lands in its row of y; the vectors of
-  // tokens served by several ranks go to the spill buffer and are summed.
+  const int k = layout_.placement.topk;
+  // Only the vectors of tokens served by several ranks need a buffer: they
+  // are summed afterwards in ascending rank order (deterministic whatever
+  // order the peers' chunks arrive in). For SAM there are none.
+  recvBuf_.resize(static_cast<size_t>(s.spillCount) * rb);
+  scratch_.resize(format_.hidden);
+  // Out: each recv vector's weighted sum of its expert rows is computed
+  // straight into the ring chunk (or the packed block of a UCX peer).
+  // Back home: a token's only vector lands in its row of y.
   RowExchangeSpec rs;
   rs.rowBytes = rb;
-  rs.send = sendBuf_.data();
   rs.sendOffset = r.offset.data();
+  rs.produce = [&](int64_t v, uint8_t* dst) {
+    reduceVector(r, k, format_, rows, unitWeights, v, dst, scratch_.data());
+  };
   rs.recv = static_cast<uint8_t*>(y);
   rs.recvOffset = s.offset.data();
   rs.recvDest = s.soleToken.data();
@@ -114,19 +113,28 @@ samResult_t HostExecutor::combineBackward(const void* gradY, const void* expertO
   ExchangeLabel label("combine backward");
   const size_t rb = format_.bytes();
   const int k = layout_.placement.topk;
-  sendBuf_.resize(layout_.send.total() * rb);
-  recvBuf_.resize(layout_.recv.total() * rb);
-  packTokens(layout_.send, format_, gradY, sendBuf_.data());
-  SAM_CHECK(forward(sendBuf_.data(), recvBuf_.data(), rb));
-  scaleToRows(layout_.recv, k, format_, recvBuf_.data(), gradExpertOut);
-  if (paddedRows_ > layout_.recv.rows())
-    std::fill(static_cast<uint8_t*>(gradExpertOut) + layout_.recv.rows() * rb,
+  const RecvLayout& r = layout_.recv;
+  scratch_.resize(format_.hidden);
+  // gradY rows go out like dispatch (gathered from gradY by token); on the
+  // expert's rank each arriving vector is scaled into its expert rows and
+  // dotted with their outputs straight from the ring: no staging buffers.
+  std::vector<float> dots(r.total() * k), back(layout_.send.total() * k);
+  RowExchangeSpec rs;
+  rs.rowBytes = rb;
+  rs.send = static_cast<const uint8_t*>(gradY);
+  rs.sendOffset = layout_.send.offset.data();
+  rs.sendRow = layout_.send.token.data();
+  rs.recvOffset = r.offset.data();
+  rs.consume = [&](int64_t v, const uint8_t* g) {
+    slotGradients(r, k, format_, v, g, expertOut, gradExpertOut, dots.data(), scratch_.data());
+  };
+  SAM_CHECK(exchangeRows(comm_, rs, planTraffic_));
+  if (paddedRows_ > r.rows())
+    std::fill(static_cast<uint8_t*>(gradExpertOut) + r.rows() * rb,
               static_cast<uint8_t*>(gradExpertOut) + paddedRows_ * rb, uint8_t{0});
   // The weight gradients are computed where the expert outputs live and go
   // back as k floats per vector. Every rank takes part in this exchange even
   // when its own gradWeights is NULL: a peer may want its gradients.
-  std::vector<float> dots(layout_.recv.total() * k), back(layout_.send.total() * k);
-  slotDots(layout_.recv, k, format_, recvBuf_.data(), expertOut, dots.data());
   SAM_CHECK(backward(dots.data(), back.data(), k * sizeof(float)));
   if (gradWeights != nullptr) scatterSlots(layout_.send, layout_.numTokens, k, back.data(), gradWeights);
   return samSuccess;

@@ -103,7 +103,7 @@ samResult_t runRowExchange(samComm* comm, HostBackend& b, const RowExchangeSpec&
       rBytes[p] = (rs.recvOffset[p + 1] - rs.recvOffset[p]) * rb;
       recvStage.resize(recvStage.size() + rBytes[p]);
       for (int64_t v = rs.sendOffset[p]; v < rs.sendOffset[p + 1]; ++v)
-        memcpy(sendStage.data() + sOff[p] + (v - rs.sendOffset[p]) * rb, rs.sendVector(v), rb);
+        rs.gatherVector(v, sendStage.data() + sOff[p] + (v - rs.sendOffset[p]) * rb);
     }
   }
   const ExchangeSpec packed{sendStage.data(), sOff.data(), sBytes.data(), recvStage.data(), rOff.data(), rBytes.data()};
@@ -116,10 +116,8 @@ samResult_t runRowExchange(samComm* comm, HostBackend& b, const RowExchangeSpec&
   }
   SAM_CHECK(route.waitAll(Deadline::in(comm->config.timeoutMs)));
   for (int p : packedPeers)
-    for (int64_t v = rs.recvOffset[p]; v < rs.recvOffset[p + 1]; ++v) {
-      const uint8_t* src = recvStage.data() + rOff[p] + (v - rs.recvOffset[p]) * rb;
-      rs.forEachDest(v, [&](uint8_t* row) { memcpy(row, src, rb); });
-    }
+    for (int64_t v = rs.recvOffset[p]; v < rs.recvOffset[p + 1]; ++v)
+      rs.deliverVector(v, recvStage.data() + rOff[p] + (v - rs.recvOffset[p]) * rb);
   return samSuccess;
 }
 

@@ -139,6 +139,7 @@ class ShmTransport : public Transport, public RowTransport {
     const RowExchangeSpec* rs = nullptr;  // rows mode
     int64_t vec = 0;                      // current vector
     size_t off = 0;                       // bytes of it already moved
+    std::vector<uint8_t> bounce;          // a vector split by a chunk boundary (hooks only)
     static Flow contiguous(int p, const uint8_t* d, size_t n) {
       Flow f;
       f.peer = p;
@@ -154,7 +155,9 @@ class ShmTransport : public Transport, public RowTransport {
       f.left = n;
       return f;
     }
-    // Copies the next n bytes of the stream into dst.
+    // Copies the next n bytes of the stream into dst. A computed vector
+    // (rs->produce) is written whole straight into the chunk when it fits
+    // there, else made once in `bounce` and copied out piece by piece.
     void gather(uint8_t* dst, size_t n) {
       left -= n;
       if (rs == nullptr) {
@@ -164,13 +167,22 @@ class ShmTransport : public Transport, public RowTransport {
       }
       while (n > 0) {
         const size_t m = std::min(n, rs->rowBytes - off);
-        memcpy(dst, rs->sendVector(vec) + off, m);
+        if (!rs->produce) {
+          memcpy(dst, rs->sendVector(vec) + off, m);
+        } else if (m == rs->rowBytes) {
+          rs->produce(vec, dst);
+        } else {
+          if (off == 0) bounce.resize(rs->rowBytes), rs->produce(vec, bounce.data());
+          memcpy(dst, bounce.data() + off, m);
+        }
         advance(m);
         dst += m;
         n -= m;
       }
     }
-    // Places the next n bytes of the stream from src.
+    // Places the next n bytes of the stream from src. A consumed vector
+    // (rs->consume) is handed over whole from the chunk when it lies there
+    // in one piece, else assembled in `bounce` first.
     void scatter(const uint8_t* src, size_t n) {
       left -= n;
       if (rs == nullptr) {
@@ -180,7 +192,15 @@ class ShmTransport : public Transport, public RowTransport {
       }
       while (n > 0) {
         const size_t m = std::min(n, rs->rowBytes - off);
-        rs->forEachDest(vec, [&](uint8_t* row) { memcpy(row + off, src, m); });
+        if (!rs->consume) {
+          rs->forEachDest(vec, [&](uint8_t* row) { memcpy(row + off, src, m); });
+        } else if (m == rs->rowBytes) {
+          rs->consume(vec, src);
+        } else {
+          bounce.resize(rs->rowBytes);
+          memcpy(bounce.data() + off, src, m);
+          if (off + m == rs->rowBytes) rs->consume(vec, bounce.data());
+        }
         advance(m);
         src += m;
         n -= m;
