@@ -140,4 +140,14 @@ samResult_t HostExecutor::combineBackward(const void* gradY, const void* expertO
   return samSuccess;
 }
 
+void HostExecutor::abandon(DataPathOp op, const std::string& why) {
+  // Dispatch and combine backward start by sending tokens out (send counts);
+  // combine and dispatch backward by sending vectors back (recv counts).
+  const bool out = op == DataPathOp::dispatch || op == DataPathOp::combineBackward;
+  const std::vector<int64_t>& count = out ? layout_.send.count : layout_.recv.count;
+  std::vector<size_t> bytes(count.size());
+  for (size_t p = 0; p < count.size(); ++p) bytes[p] = static_cast<size_t>(count[p]) * format_.bytes();
+  abandonExchange(comm_, bytes, why);
+}
+
 }  // namespace sam

@@ -25,6 +25,7 @@ class HostExecutor : public PlanExecutor {
   samResult_t dispatchBackward(const void* gradExpertIn, void* gradX) override;
   samResult_t combineBackward(const void* gradY, const void* expertOut, void* gradExpertOut,
                               float* gradWeights) override;
+  void abandon(DataPathOp op, const std::string& why) override;
 
  private:
   // Vectors back (recv counts) -> tokens home (send counts).

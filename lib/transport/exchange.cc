@@ -154,6 +154,24 @@ samResult_t exchange(samComm* comm, const ExchangeSpec& spec, TrafficTable* extr
   });
 }
 
+void abandonExchange(samComm* comm, const std::vector<size_t>& sendBytes, const std::string& why) {
+  if (comm->nranks == 1 || comm->aborted.load()) return;
+  HostBackend* b = nullptr;
+  if (hostBackend(comm, &b) != samSuccess || !b->brokenBy.empty()) return;  // peers cannot be reached in step
+  const uint64_t seq = b->nextSeq++;
+  Route route(comm, *b);
+  const std::string saved = lastError();  // the caller's argument error stays the one reported
+  for (size_t i = 0; i < route.order.size(); ++i) {
+    if (route.peers[i].empty()) continue;
+    if (route.order[i]->abandon(route.peers[i], sendBytes, seq, why, Deadline::in(comm->config.timeoutMs)) !=
+        samSuccess)
+      SAM_WARN(LOG_NET, "could not tell every peer that exchange %llu was abandoned: %s",
+               static_cast<unsigned long long>(seq), lastError());
+  }
+  setLastError(saved);
+  b->brokenBy = "this rank abandoned exchange " + std::to_string(seq) + ": " + why;
+}
+
 samResult_t exchangeRows(samComm* comm, const RowExchangeSpec& spec, TrafficTable* extra) {
   return exchangeWith(comm, extra, [&](HostBackend& b, uint64_t seq, TrafficTable& counted) {
     return runRowExchange(comm, b, spec, seq, counted);

@@ -22,6 +22,10 @@
 namespace sam {
 namespace {
 
+// The `bytes` of a chunk that is no data but a rank giving up the exchange
+// (abandon): its payload is the reason, NUL-terminated.
+constexpr uint64_t kAbandonedChunk = ~uint64_t{0};
+
 uint64_t loadAcquire(const ShmCounter& c) { return __atomic_load_n(&c.value, __ATOMIC_ACQUIRE); }
 void storeRelease(ShmCounter& c, uint64_t v) { __atomic_store_n(&c.value, v, __ATOMIC_RELEASE); }
 
@@ -113,6 +117,8 @@ class ShmTransport : public Transport, public RowTransport {
         return fail(samInvalidUsage, "shm: the communicator was aborted during an exchange");
       auto now = Deadline::Clock::now();
       if (deadline.expired()) return fail(samTimeout, "shm: timed out waiting for " + stuckPeers());
+      for (const Flow& f : sends_)
+        if (f.left > 0) SAM_CHECK(checkAbandoned(f.peer));
       if (now - lastCheck > std::chrono::milliseconds(50)) {
         lastCheck = now;
         SAM_CHECK(checkPeersAlive());
@@ -124,6 +130,32 @@ class ShmTransport : public Transport, public RowTransport {
         std::this_thread::sleep_for(std::chrono::microseconds(20));
       }
     }
+  }
+
+  // One marked chunk into every node peer's channel from this rank: a peer
+  // receiving from us meets it where our data would be; a peer sending to
+  // us, or not involved in this exchange, looks at it while it waits (or in
+  // its next exchange with us). The ring has room: earlier exchanges are
+  // complete, or the data path is broken and nobody abandons anymore.
+  samResult_t abandon(const std::vector<int>& peers, const std::vector<size_t>&, uint64_t seq,
+                      const std::string& why, const Deadline&) override {
+    const uint32_t c = localRankOf_[rank_];
+    for (int p : peers) {
+      if (p == rank_ || windows_[p] == nullptr) continue;
+      ShmWindow& w = *windows_[p];
+      ShmChannelCtl* ctl = w.channel(c);
+      uint64_t& next = sendNext_[p];
+      if (next - loadAcquire(ctl->tail) >= w.geometry().slots) continue;
+      ShmSlotHeader* s = w.slot(c, next);
+      const size_t n = std::min<size_t>(why.size(), w.geometry().chunkBytes - 1);
+      memcpy(w.slotData(c, next), why.data(), n);
+      w.slotData(c, next)[n] = '\0';
+      s->seq = seq;
+      s->chunk = next;
+      s->bytes = kAbandonedChunk;
+      storeRelease(ctl->head, ++next);
+    }
+    return samSuccess;
   }
 
   samResult_t setup(Bootstrap& bs, const std::vector<int>& nodeOfRank, const ShmOptions& opt);
@@ -250,6 +282,7 @@ class ShmTransport : public Transport, public RowTransport {
     while (f.left > 0 && next < loadAcquire(ctl->head)) {
       const size_t n = f.left < cap ? f.left : cap;
       const ShmSlotHeader* s = w.slot(c, next);
+      if (s->bytes == kAbandonedChunk) return checkAbandoned(f.peer);
       if (s->seq != seq_ || s->chunk != next || s->bytes != n)
         return failf(samInternalError,
                      "shm: exchange out of step with rank %d: chunk %llu of exchange %llu (%llu bytes), expected chunk "
@@ -261,6 +294,20 @@ class ShmTransport : public Transport, public RowTransport {
       *progress = true;
     }
     return samSuccess;
+  }
+
+  // samRemoteError if `peer`'s next chunk to us says it gave up (abandon).
+  samResult_t checkAbandoned(int peer) const {
+    ShmWindow& w = *windows_[rank_];
+    const uint32_t c = localRankOf_[peer];
+    const uint64_t next = recvNext_[peer];
+    if (next >= loadAcquire(w.channel(c)->head)) return samSuccess;
+    const ShmSlotHeader* s = w.slot(c, next);
+    if (s->bytes != kAbandonedChunk) return samSuccess;
+    const char* why = reinterpret_cast<const char*>(w.slotData(c, next));
+    return failf(samRemoteError, "shm: rank %d gave up exchange %llu (this rank is in exchange %llu): %.*s", peer,
+                 static_cast<unsigned long long>(s->seq), static_cast<unsigned long long>(seq_),
+                 static_cast<int>(strnlen(why, w.geometry().chunkBytes)), why);
   }
 
   std::string stuckPeers() const {
