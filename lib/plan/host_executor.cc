@@ -34,6 +34,13 @@ samResult_t exchangeBlocks(samComm* comm, const void* send, const Blocks& out, v
   return exchange(comm, spec, planTraffic);
 }
 
+// Destinations this large (expertIn, y) are written with non-temporal stores
+// (row_copy.h): they outgrow the caches anyway, and skipping the read for
+// ownership made dispatch and combine 10-15 % faster on one rank (T = 8192,
+// H = 2048 fp32). Smaller ones stay in cache for the caller's next step.
+constexpr int64_t kStreamBytes = int64_t{16} << 20;
+bool streamInto(int64_t destinationBytes) { return destinationBytes >= kStreamBytes; }
+
 }  // namespace
 
 HostExecutor::HostExecutor(samComm* comm, const PlanLayout& layout, RowFormat format, int64_t paddedRows,
@@ -60,6 +67,7 @@ samResult_t HostExecutor::dispatch(const void* x, void* expertIn) {
   rs.recvOffset = layout_.recv.offset.data();
   rs.recvDest = layout_.recv.slotRow.data();
   rs.fanout = layout_.placement.topk;
+  rs.streamDest = streamInto(layout_.recv.rows() * rs.rowBytes);
   SAM_CHECK(exchangeRows(comm_, rs, planTraffic_));
   const int64_t rows = layout_.recv.rows();
   if (paddedRows_ > rows)
@@ -91,6 +99,7 @@ samResult_t HostExecutor::combineWith(const void* rows, void* y, bool unitWeight
   rs.recvOffset = s.offset.data();
   rs.recvDest = s.soleToken.data();
   rs.fanout = 1;
+  rs.streamDest = streamInto(layout_.numTokens * rb);
   rs.recvSpill = recvBuf_.data();
   rs.recvSpillRow = s.spillRow.data();
   SAM_CHECK(exchangeRows(comm_, rs, planTraffic_));

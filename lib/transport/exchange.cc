@@ -69,9 +69,25 @@ struct Route {
   samResult_t waitAll(const Deadline& deadline) {
     for (int pass = 0; pass < 2; ++pass)
       for (size_t i = 0; i < order.size(); ++i)
-        if (!peers[i].empty() && (order[i]->kind() == samTransportShm) == (pass == 0))
-          SAM_CHECK(order[i]->wait(deadline));
+        if (!peers[i].empty() && (order[i]->kind() == samTransportShm) == (pass == 0)) {
+          const samResult_t r = order[i]->wait(deadline);
+          if (r != samSuccess) {
+            takeBack(i);
+            return r;
+          }
+        }
     return samSuccess;
+  }
+  // After transport `failed` failed: the others may still have operations in
+  // flight that point into buffers about to be freed (staging blocks, the
+  // caller's arrays). A wait that is already past its deadline makes each of
+  // them give those back (UCX lets healthy peers finish for a grace period,
+  // then cancels). Their own errors are secondary: the first one is kept.
+  void takeBack(size_t failed) {
+    const std::string first = lastError();
+    for (size_t i = 0; i < order.size(); ++i)
+      if (i != failed && !peers[i].empty()) (void)order[i]->wait(Deadline::in(1));
+    setLastError(first);
   }
 };
 
@@ -118,6 +134,7 @@ samResult_t runRowExchange(samComm* comm, HostBackend& b, const RowExchangeSpec&
   for (int p : packedPeers)
     for (int64_t v = rs.recvOffset[p]; v < rs.recvOffset[p + 1]; ++v)
       rs.deliverVector(v, recvStage.data() + rOff[p] + (v - rs.recvOffset[p]) * rb);
+  if (rs.streamDest) finishCopiesOut();
   return samSuccess;
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sam.h"
+#include "transport/row_copy.h"
 #include "transport/traffic.h"
 
 struct samComm;
@@ -47,6 +48,9 @@ struct RowExchangeSpec {
   // that runs the exchange, in any order of vectors.
   std::function<void(int64_t i, uint8_t* dst)> produce;
   std::function<void(int64_t v, const uint8_t* src)> consume;
+  // The recvDest/recvSpill rows are written with non-temporal stores (see
+  // row_copy.h): for destinations far larger than the caches.
+  bool streamDest = false;
 
   const uint8_t* sendVector(int64_t i) const {
     return send + static_cast<size_t>(sendRow != nullptr ? sendRow[i] : i) * rowBytes;
@@ -64,7 +68,7 @@ struct RowExchangeSpec {
     if (consume) {
       consume(v, src);
     } else {
-      forEachDest(v, [&](uint8_t* row) { memcpy(row, src, rowBytes); });
+      forEachDest(v, [&](uint8_t* row) { copyOut(row, src, rowBytes, streamDest); });
     }
   }
   template <typename F>

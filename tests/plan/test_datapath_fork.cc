@@ -78,6 +78,20 @@ TEST(DatapathFork, RowsStraddleSmallShmChunks) {
   }
 }
 
+TEST(DatapathFork, LargeDestinationsAreStreamed) {
+  // Over 16 MiB of expert rows and of y per rank: dispatch and combine write
+  // them with non-temporal stores. H = 2047 makes rows of 8188 bytes: they
+  // straddle the 128 KiB ring chunks and every other row is not 16-byte
+  // aligned (the streaming copy falls back to memcpy there).
+  const uint64_t seed = freshSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  for (int H : {2048, 2047}) {
+    LayerCase c = makeCase(2, 2, 2, H, samFloat32, seed + H);
+    c.routeOf = [c](int rank) { return samtest::randomRoute(c, rank, 2100 + rank, 0.05); };
+    EXPECT_EQ(runCase(c, 60000), 0) << "hidden " << H;
+  }
+}
+
 TEST(DatapathFork, TwoNodesUseUcxBetweenAndShmWithin) {
 #if !SAM_HAVE_UCX
   GTEST_SKIP() << "built without UCX (SAM_WITH_UCX): ranks on two nodes need it";

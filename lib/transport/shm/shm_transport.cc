@@ -225,7 +225,7 @@ class ShmTransport : public Transport, public RowTransport {
       while (n > 0) {
         const size_t m = std::min(n, rs->rowBytes - off);
         if (!rs->consume) {
-          rs->forEachDest(vec, [&](uint8_t* row) { memcpy(row + off, src, m); });
+          rs->forEachDest(vec, [&](uint8_t* row) { copyOut(row + off, src, m, rs->streamDest); });
         } else if (m == rs->rowBytes) {
           rs->consume(vec, src);
         } else {
