@@ -48,19 +48,14 @@ void reduceFloatRows(int n, const float* const* src, const float* w, float* __re
 void reduceVector(const RecvLayout& recv, int topk, const RowFormat& f, const void* rows, bool unitWeights,
                   int64_t v, void* dst, float* acc) {
   const size_t rb = f.bytes();
-  if (f.dtype == samFloat32) {
-    // Slots of one vector (at most k; k is small, the route caps it).
-    constexpr int kMaxInline = 64;
+  constexpr int kMaxInline = 64;  // slots of one vector gathered on the stack (real routes: k <= 8 or so)
+  if (f.dtype == samFloat32 && topk <= kMaxInline) {
     const float* src[kMaxInline];
     float w[kMaxInline];
     int n = 0;
     for (int j = 0; j < topk; ++j) {
       const int64_t row = recv.slotRow[v * topk + j];
       if (row < 0) continue;
-      if (n == kMaxInline) {  // never with real routes; keep the sum order anyway
-        reduceFloatRows(n, src, w, acc, f.hidden);
-        src[0] = acc, w[0] = 1.0f, n = 1;
-      }
       src[n] = reinterpret_cast<const float*>(rowAt(rows, row, rb));
       w[n++] = unitWeights ? 1.0f : recv.weight[v * topk + j];
     }

@@ -21,7 +21,7 @@ struct RowFormat {
 // (a ring chunk of the reverse exchange: no staging buffer):
 // dst = sum over the vector's kept slots, in slot order, of
 // w * rows[slotRow[v, j]] (w = 1 when unitWeights), summed in fp32 from 0 and
-// stored in dtype. `acc` is `hidden` floats of scratch (fp16/bf16 only).
+// stored in dtype. `acc` is `hidden` floats of scratch (fp16/bf16, or k > 64).
 void reduceVector(const RecvLayout& recv, int topk, const RowFormat& f, const void* rows, bool unitWeights,
                   int64_t v, void* dst, float* acc);
 // y[t] for the tokens with no vector (zeros) or several (the sum over ranks,
