@@ -204,7 +204,10 @@ class ShmTransport : public Transport, public RowTransport {
         } else if (m == rs->rowBytes) {
           rs->produce(vec, dst);
         } else {
-          if (off == 0) bounce.resize(rs->rowBytes), rs->produce(vec, bounce.data());
+          if (off == 0) {  // the vector's first piece: make it whole once
+            bounce.resize(rs->rowBytes);
+            rs->produce(vec, bounce.data());
+          }
           memcpy(dst, bounce.data() + off, m);
         }
         advance(m);
