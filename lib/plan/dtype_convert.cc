@@ -130,21 +130,35 @@ void storeRow(samDataType_t dtype, const float* src, void* dst, size_t n) {
   }
 }
 
+// Eight interleaved partial sums, added pairwise at the end: a fixed order
+// (the same bits on every machine and every run), and independent chains the
+// compiler turns into vector adds; one running sum is a chain of n dependent
+// additions, which made the weight gradient the slowest step of the data path.
+namespace {
+constexpr int kDotLanes = 8;
+template <typename Load>
+float laneDot(size_t n, Load&& load) {
+  float part[kDotLanes] = {};
+  size_t i = 0;
+  for (; i + kDotLanes <= n; i += kDotLanes)
+    for (int l = 0; l < kDotLanes; ++l) part[l] += load(i + l);
+  float s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+  for (; i < n; ++i) s += load(i);
+  return s;
+}
+}  // namespace
+
 float dotRows(samDataType_t dtype, const void* a, const void* b, size_t n) {
   if (dtype == samFloat32) {
-    const float* x = static_cast<const float*>(a);
-    const float* y = static_cast<const float*>(b);
-    float s = 0.0f;
-    for (size_t i = 0; i < n; ++i) s += x[i] * y[i];
-    return s;
+    const float* __restrict x = static_cast<const float*>(a);
+    const float* __restrict y = static_cast<const float*>(b);
+    return laneDot(n, [&](size_t i) { return x[i] * y[i]; });
   }
   // fp16 and bf16: both are 16-bit words.
   const uint16_t* x = static_cast<const uint16_t*>(a);
   const uint16_t* y = static_cast<const uint16_t*>(b);
-  float (*toFloat)(uint16_t) = dtype == samBfloat16 ? bf16ToFloat : fp16ToFloat;
-  float s = 0.0f;
-  for (size_t i = 0; i < n; ++i) s += toFloat(x[i]) * toFloat(y[i]);
-  return s;
+  if (dtype == samBfloat16) return laneDot(n, [&](size_t i) { return bf16ToFloat(x[i]) * bf16ToFloat(y[i]); });
+  return laneDot(n, [&](size_t i) { return fp16ToFloat(x[i]) * fp16ToFloat(y[i]); });
 }
 
 }  // namespace sam

@@ -26,7 +26,8 @@ void loadRow(samDataType_t dtype, const void* src, float* dst, size_t n);
 void accumulateRow(samDataType_t dtype, const void* src, float scale, float* acc, size_t n);
 // fp32 -> a row of `dtype`.
 void storeRow(samDataType_t dtype, const float* src, void* dst, size_t n);
-// <a, b> in fp32, both rows of `dtype`.
+// <a, b> in fp32, both rows of `dtype`: eight interleaved partial sums
+// (element i goes to sum i % 8), added pairwise, then the tail of n % 8.
 float dotRows(samDataType_t dtype, const void* a, const void* b, size_t n);
 
 }  // namespace sam

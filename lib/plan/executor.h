@@ -4,9 +4,14 @@
 // the layout mirrored on the device and stream-ordered kernels.
 #pragma once
 
+#include <string>
+
 #include "sam.h"
 
 namespace sam {
+
+// The data-path calls, by the shape of their first exchange.
+enum class DataPathOp { dispatch, combine, dispatchBackward, combineBackward };
 
 class PlanExecutor {
  public:
@@ -16,6 +21,9 @@ class PlanExecutor {
   virtual samResult_t dispatchBackward(const void* gradExpertIn, void* gradX) = 0;
   virtual samResult_t combineBackward(const void* gradY, const void* expertOut, void* gradExpertOut,
                                       float* gradWeights) = 0;
+  // This rank cannot run `op` (a bad argument, `why`): its peers, already in
+  // the call or about to be, are told so they fail at once naming this rank.
+  virtual void abandon(DataPathOp op, const std::string& why) = 0;
 };
 
 }  // namespace sam

@@ -25,10 +25,9 @@ class HostExecutor : public PlanExecutor {
   samResult_t dispatchBackward(const void* gradExpertIn, void* gradX) override;
   samResult_t combineBackward(const void* gradY, const void* expertOut, void* gradExpertOut,
                               float* gradWeights) override;
+  void abandon(DataPathOp op, const std::string& why) override;
 
  private:
-  // Tokens out (send counts) -> vectors in (recv counts), `unit` bytes each.
-  samResult_t forward(const void* send, void* recv, size_t unit);
   // Vectors back (recv counts) -> tokens home (send counts).
   samResult_t backward(const void* send, void* recv, size_t unit);
   samResult_t combineWith(const void* rows, void* y, bool unitWeights);
@@ -38,7 +37,8 @@ class HostExecutor : public PlanExecutor {
   RowFormat format_;
   int64_t paddedRows_;
   TrafficTable* planTraffic_;
-  std::vector<uint8_t> sendBuf_, recvBuf_;  // reused across calls
+  std::vector<uint8_t> recvBuf_;  // combine: vectors of tokens with several ranks (reused)
+  std::vector<float> scratch_;    // one fp32 row for the fp16/bf16 steps
 };
 
 }  // namespace sam

@@ -41,10 +41,12 @@ struct SendLayout {
   std::vector<int64_t> tokenOffset;  // [T + 1]
   std::vector<int64_t> tokenVector;  // [vectors]
   // Where a returning vector lands in combine: the token's row of y when it
-  // is the token's only vector (always, for SAM), else -1; and its index in
+  // is the token's only vector (always, for SAM), else -1; and its row in
   // the spill buffer when the token has several (summed afterwards), else -1.
+  // The spill buffer holds only those vectors (spillCount rows: 0 for SAM).
   std::vector<int64_t> soleToken;    // [vectors]
   std::vector<int64_t> spillRow;     // [vectors]
+  int64_t spillCount = 0;
   int64_t total() const { return offset.empty() ? 0 : offset.back(); }
 };
 

@@ -2,6 +2,7 @@
 // combine and their backward passes (host backend).
 #include <algorithm>
 #include <memory>
+#include <string>
 
 #include "comm/comm.h"
 #include "core/error.h"
@@ -21,6 +22,18 @@ samResult_t checkBuffer(const void* p, int64_t rows, const char* fn, const char*
   if (p == nullptr && rows > 0)
     return sam::failf(samInvalidArgument, "%s: %s is NULL but holds %lld rows", fn, name, static_cast<long long>(rows));
   return samSuccess;
+}
+
+// A data-path call is collective: when this rank's arguments are bad, its
+// peers are told (they fail at once with samRemoteError naming this rank,
+// not by their timeout) before the argument error is returned here.
+samResult_t abandonOnError(samHandle_t handle, sam::DataPathOp op, samResult_t r) {
+  if (r != samSuccess) {
+    const std::string why = sam::lastError();
+    handle->executor->abandon(op, why);
+    sam::setLastError(why);
+  }
+  return r;
 }
 
 int64_t expertBufferRows(const samHandle* h) {
@@ -98,8 +111,9 @@ samResult_t samPlanGetTraffic(samHandle_t handle, int peer, samTransport_t trans
 samResult_t samDispatch(samHandle_t handle, const void* x, void* expertIn, void* stream) {
   return sam::apiCall("samDispatch", [&] {
     SAM_CHECK(checkHandle(handle, "samDispatch"));
-    SAM_CHECK(checkBuffer(x, handle->layout.numTokens, "samDispatch", "x"));
-    SAM_CHECK(checkBuffer(expertIn, expertBufferRows(handle), "samDispatch", "expertIn"));
+    samResult_t r = checkBuffer(x, handle->layout.numTokens, "samDispatch", "x");
+    if (r == samSuccess) r = checkBuffer(expertIn, expertBufferRows(handle), "samDispatch", "expertIn");
+    SAM_CHECK(abandonOnError(handle, sam::DataPathOp::dispatch, r));
     return handle->executor->dispatch(x, expertIn);
   });
 }
@@ -107,8 +121,9 @@ samResult_t samDispatch(samHandle_t handle, const void* x, void* expertIn, void*
 samResult_t samCombine(samHandle_t handle, const void* expertOut, void* y, void* stream) {
   return sam::apiCall("samCombine", [&] {
     SAM_CHECK(checkHandle(handle, "samCombine"));
-    SAM_CHECK(checkBuffer(expertOut, handle->layout.recv.rows(), "samCombine", "expertOut"));
-    SAM_CHECK(checkBuffer(y, handle->layout.numTokens, "samCombine", "y"));
+    samResult_t r = checkBuffer(expertOut, handle->layout.recv.rows(), "samCombine", "expertOut");
+    if (r == samSuccess) r = checkBuffer(y, handle->layout.numTokens, "samCombine", "y");
+    SAM_CHECK(abandonOnError(handle, sam::DataPathOp::combine, r));
     return handle->executor->combine(expertOut, y);
   });
 }
@@ -116,8 +131,9 @@ samResult_t samCombine(samHandle_t handle, const void* expertOut, void* y, void*
 samResult_t samDispatchBackward(samHandle_t handle, const void* gradExpertIn, void* gradX, void* stream) {
   return sam::apiCall("samDispatchBackward", [&] {
     SAM_CHECK(checkHandle(handle, "samDispatchBackward"));
-    SAM_CHECK(checkBuffer(gradExpertIn, handle->layout.recv.rows(), "samDispatchBackward", "gradExpertIn"));
-    SAM_CHECK(checkBuffer(gradX, handle->layout.numTokens, "samDispatchBackward", "gradX"));
+    samResult_t r = checkBuffer(gradExpertIn, handle->layout.recv.rows(), "samDispatchBackward", "gradExpertIn");
+    if (r == samSuccess) r = checkBuffer(gradX, handle->layout.numTokens, "samDispatchBackward", "gradX");
+    SAM_CHECK(abandonOnError(handle, sam::DataPathOp::dispatchBackward, r));
     return handle->executor->dispatchBackward(gradExpertIn, gradX);
   });
 }
@@ -127,9 +143,10 @@ samResult_t samCombineBackward(samHandle_t handle, const void* gradY, const void
   return sam::apiCall("samCombineBackward", [&] {
     SAM_CHECK(checkHandle(handle, "samCombineBackward"));
     const int64_t rows = handle->layout.recv.rows();
-    SAM_CHECK(checkBuffer(gradY, handle->layout.numTokens, "samCombineBackward", "gradY"));
-    SAM_CHECK(checkBuffer(expertOut, rows, "samCombineBackward", "expertOut"));
-    SAM_CHECK(checkBuffer(gradExpertOut, expertBufferRows(handle), "samCombineBackward", "gradExpertOut"));
+    samResult_t r = checkBuffer(gradY, handle->layout.numTokens, "samCombineBackward", "gradY");
+    if (r == samSuccess) r = checkBuffer(expertOut, rows, "samCombineBackward", "expertOut");
+    if (r == samSuccess) r = checkBuffer(gradExpertOut, expertBufferRows(handle), "samCombineBackward", "gradExpertOut");
+    SAM_CHECK(abandonOnError(handle, sam::DataPathOp::combineBackward, r));
     return handle->executor->combineBackward(gradY, expertOut, gradExpertOut, gradWeights);
   });
 }

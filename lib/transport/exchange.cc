@@ -69,9 +69,25 @@ struct Route {
   samResult_t waitAll(const Deadline& deadline) {
     for (int pass = 0; pass < 2; ++pass)
       for (size_t i = 0; i < order.size(); ++i)
-        if (!peers[i].empty() && (order[i]->kind() == samTransportShm) == (pass == 0))
-          SAM_CHECK(order[i]->wait(deadline));
+        if (!peers[i].empty() && (order[i]->kind() == samTransportShm) == (pass == 0)) {
+          const samResult_t r = order[i]->wait(deadline);
+          if (r != samSuccess) {
+            takeBack(i);
+            return r;
+          }
+        }
     return samSuccess;
+  }
+  // After transport `failed` failed: the others may still have operations in
+  // flight that point into buffers about to be freed (staging blocks, the
+  // caller's arrays). A wait that is already past its deadline makes each of
+  // them give those back (UCX lets healthy peers finish for a grace period,
+  // then cancels). Their own errors are secondary: the first one is kept.
+  void takeBack(size_t failed) {
+    const std::string first = lastError();
+    for (size_t i = 0; i < order.size(); ++i)
+      if (i != failed && !peers[i].empty()) (void)order[i]->wait(Deadline::in(1));
+    setLastError(first);
   }
 };
 
@@ -103,7 +119,7 @@ samResult_t runRowExchange(samComm* comm, HostBackend& b, const RowExchangeSpec&
       rBytes[p] = (rs.recvOffset[p + 1] - rs.recvOffset[p]) * rb;
       recvStage.resize(recvStage.size() + rBytes[p]);
       for (int64_t v = rs.sendOffset[p]; v < rs.sendOffset[p + 1]; ++v)
-        memcpy(sendStage.data() + sOff[p] + (v - rs.sendOffset[p]) * rb, rs.sendVector(v), rb);
+        rs.gatherVector(v, sendStage.data() + sOff[p] + (v - rs.sendOffset[p]) * rb);
     }
   }
   const ExchangeSpec packed{sendStage.data(), sOff.data(), sBytes.data(), recvStage.data(), rOff.data(), rBytes.data()};
@@ -116,10 +132,9 @@ samResult_t runRowExchange(samComm* comm, HostBackend& b, const RowExchangeSpec&
   }
   SAM_CHECK(route.waitAll(Deadline::in(comm->config.timeoutMs)));
   for (int p : packedPeers)
-    for (int64_t v = rs.recvOffset[p]; v < rs.recvOffset[p + 1]; ++v) {
-      const uint8_t* src = recvStage.data() + rOff[p] + (v - rs.recvOffset[p]) * rb;
-      rs.forEachDest(v, [&](uint8_t* row) { memcpy(row, src, rb); });
-    }
+    for (int64_t v = rs.recvOffset[p]; v < rs.recvOffset[p + 1]; ++v)
+      rs.deliverVector(v, recvStage.data() + rOff[p] + (v - rs.recvOffset[p]) * rb);
+  if (rs.streamDest) finishCopiesOut();
   return samSuccess;
 }
 
@@ -154,6 +169,24 @@ samResult_t exchange(samComm* comm, const ExchangeSpec& spec, TrafficTable* extr
   return exchangeWith(comm, extra, [&](HostBackend& b, uint64_t seq, TrafficTable& counted) {
     return runExchange(comm, b, spec, seq, counted);
   });
+}
+
+void abandonExchange(samComm* comm, const std::vector<size_t>& sendBytes, const std::string& why) {
+  if (comm->nranks == 1 || comm->aborted.load()) return;
+  HostBackend* b = nullptr;
+  if (hostBackend(comm, &b) != samSuccess || !b->brokenBy.empty()) return;  // peers cannot be reached in step
+  const uint64_t seq = b->nextSeq++;
+  Route route(comm, *b);
+  const std::string saved = lastError();  // the caller's argument error stays the one reported
+  for (size_t i = 0; i < route.order.size(); ++i) {
+    if (route.peers[i].empty()) continue;
+    if (route.order[i]->abandon(route.peers[i], sendBytes, seq, why, Deadline::in(comm->config.timeoutMs)) !=
+        samSuccess)
+      SAM_WARN(LOG_NET, "could not tell every peer that exchange %llu was abandoned: %s",
+               static_cast<unsigned long long>(seq), lastError());
+  }
+  setLastError(saved);
+  b->brokenBy = "this rank abandoned exchange " + std::to_string(seq) + ": " + why;
 }
 
 samResult_t exchangeRows(samComm* comm, const RowExchangeSpec& spec, TrafficTable* extra) {

@@ -8,9 +8,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <cstring>
+#include <functional>
 #include <vector>
 
 #include "sam.h"
+#include "transport/row_copy.h"
 #include "transport/traffic.h"
 
 struct samComm;
@@ -34,9 +37,39 @@ struct RowExchangeSpec {
   int fanout = 1;
   uint8_t* recvSpill = nullptr;
   const int64_t* recvSpillRow = nullptr;
+  // Optional hooks for exchanges whose vectors are computed or consumed on
+  // the fly (combine: a weighted sum of expert rows written straight into the
+  // ring; combine backward: each received gradient scaled into its expert
+  // rows). produce(i, dst) writes the rowBytes of send vector i (instead of
+  // copying a row of `send`); consume(v, src) takes the rowBytes of recv
+  // vector v (instead of copying them to the recvDest/recvSpill rows). Both
+  // always see whole vectors: a transport that splits a vector (a ring chunk
+  // boundary) goes through a one-row bounce buffer. Called from the thread
+  // that runs the exchange, in any order of vectors.
+  std::function<void(int64_t i, uint8_t* dst)> produce;
+  std::function<void(int64_t v, const uint8_t* src)> consume;
+  // The recvDest/recvSpill rows are written with non-temporal stores (see
+  // row_copy.h): for destinations far larger than the caches.
+  bool streamDest = false;
 
   const uint8_t* sendVector(int64_t i) const {
     return send + static_cast<size_t>(sendRow != nullptr ? sendRow[i] : i) * rowBytes;
+  }
+  // The bytes of send vector i, whole, into dst.
+  void gatherVector(int64_t i, uint8_t* dst) const {
+    if (produce) {
+      produce(i, dst);
+    } else {
+      memcpy(dst, sendVector(i), rowBytes);
+    }
+  }
+  // Recv vector v, whole, from src to where it belongs.
+  void deliverVector(int64_t v, const uint8_t* src) const {
+    if (consume) {
+      consume(v, src);
+    } else {
+      forEachDest(v, [&](uint8_t* row) { copyOut(row, src, rowBytes, streamDest); });
+    }
   }
   template <typename F>
   void forEachDest(int64_t v, F&& f) const {

@@ -4,6 +4,7 @@
 # shared-memory transports (owned by the plan/host data path).
 list(APPEND SAM_SOURCES
   ${SAM_LAYER_DIR}/exchange.cc
+  ${SAM_LAYER_DIR}/abandon.cc
   ${SAM_LAYER_DIR}/host_backend.cc
   ${SAM_LAYER_DIR}/self/self_transport.cc
   ${SAM_LAYER_DIR}/shm/shm_window.cc

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/deadline.h"
@@ -37,6 +38,14 @@ class Transport {
   // samTimeout naming the peers that did not deliver, samRemoteError if a peer
   // is known dead. Output bytes are complete only after success.
   virtual samResult_t wait(const Deadline& deadline) = 0;
+  // Instead of post + wait, for a rank that cannot take part in exchange
+  // `seq` (a bad argument): tells `peers` so that their wait fails at once
+  // with samRemoteError naming this rank, rather than by their timeout.
+  // sendBytes[p] (indexed by rank) is what p expects from this rank. Best
+  // effort. The default (any transport that checks block lengths, UCX): each
+  // peer that expects bytes gets a block of the wrong length holding `why`.
+  virtual samResult_t abandon(const std::vector<int>& peers, const std::vector<size_t>& sendBytes, uint64_t seq,
+                              const std::string& why, const Deadline& deadline);
 };
 
 }  // namespace sam

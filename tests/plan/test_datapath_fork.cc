@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "datapath_check.h"
 #include "fork_comm.h"
+#include "plan/executor.h"
 
 namespace {
 
@@ -74,6 +75,20 @@ TEST(DatapathFork, RowsStraddleSmallShmChunks) {
     LayerCase c = makeCase(4, 2, 3, 13, dt, seed + dt);  // 52- or 26-byte rows in 100-byte chunks
     c.routeOf = [c](int rank) { return samtest::randomRoute(c, rank, 31 + rank, 0.1); };
     EXPECT_EQ(runCase(c, 20000, "100"), 0) << "dtype " << dt;
+  }
+}
+
+TEST(DatapathFork, LargeDestinationsAreStreamed) {
+  // Over 16 MiB of expert rows and of y per rank: dispatch and combine write
+  // them with non-temporal stores. H = 2047 makes rows of 8188 bytes: they
+  // straddle the 128 KiB ring chunks and every other row is not 16-byte
+  // aligned (the streaming copy falls back to memcpy there).
+  const uint64_t seed = freshSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  for (int H : {2048, 2047}) {
+    LayerCase c = makeCase(2, 2, 2, H, samFloat32, seed + H);
+    c.routeOf = [c](int rank) { return samtest::randomRoute(c, rank, 2100 + rank, 0.05); };
+    EXPECT_EQ(runCase(c, 60000), 0) << "hidden " << H;
   }
 }
 
@@ -146,6 +161,76 @@ TEST(DatapathFork, BadArgumentOnOneRankFailsThePeersQuickly) {
     return 0;
   }, 10000, /*killAfterMs=*/15000);  // far below the 30 s timeout: no waiting for it
   EXPECT_TRUE(res.allOk()) << res.describe();
+}
+
+// A NULL buffer on one rank of a data-path call: that rank tells its peers
+// (an abandoned-exchange chunk in shared memory, a block of the wrong length
+// over UCX), so they fail at once with samRemoteError naming it, long before
+// their 60 s timeout (the harness kills anything still running after 20 s).
+void runAbandonCase(sam::DataPathOp op, const std::vector<int>& rankNode) {
+  const int R = static_cast<int>(rankNode.size()), bad = 1, T = 40;
+  LayerCase c = makeCase(R, 2, 2, 24, samFloat32, freshSeed());
+  c.rankNode = rankNode;
+  auto res = samtest::runRanks(R, [&](int rank, samtest::ForkBootstrap& bs) {
+    auto comm = samtest::makeForkComm(bs, c.rankNode, 60000);
+    samtest::RankRoute r = samtest::randomRoute(c, rank, T, 0);  // 40 tokens: every pair of ranks exchanges rows
+    samPlanConfig_t pc = SAM_PLAN_CONFIG_INITIALIZER;
+    pc.hidden = c.hidden;
+    samHandle_t h = nullptr;
+    CHILD_CHECK(samPlanCreate(comm.get(), &c.route, &pc, T, r.expertIdx.data(), r.weights.data(), nullptr, &h) ==
+                    samSuccess, "%s", samGetLastError());
+    samPlanSizes_t sz;
+    samPlanGetSizes(h, &sz);
+    std::vector<float> tokens(T * c.hidden, 0.5f), rows((sz.expertRows + 1) * c.hidden, 0.25f), rows2(rows),
+        gw(T * c.topk);
+    float* tok = rank == bad ? nullptr : tokens.data();  // the bad argument: NULL tokens on one rank
+    auto call = [&](float* t) {
+      switch (op) {
+        case sam::DataPathOp::dispatch: return samDispatch(h, t, rows.data(), nullptr);
+        case sam::DataPathOp::combine: return samCombine(h, rows.data(), t, nullptr);
+        case sam::DataPathOp::dispatchBackward: return samDispatchBackward(h, rows.data(), t, nullptr);
+        default: return samCombineBackward(h, t, rows.data(), rows2.data(), gw.data(), nullptr);
+      }
+    };
+    samResult_t st = call(tok);
+    const std::string msg = samGetLastError();
+    if (rank == bad) {
+      CHILD_CHECK(st == samInvalidArgument && msg.find("is NULL but holds 40 rows") != std::string::npos,
+                  "got %d: %s", st, msg.c_str());
+      // The channels are out of step now, here as on the peers.
+      st = call(tokens.data());
+      CHILD_CHECK(st == samInvalidUsage && strstr(samGetLastError(), "abandoned exchange"), "then %d: %s", st,
+                  samGetLastError());
+    } else {
+      CHILD_CHECK(st == samRemoteError && msg.find("rank 1") != std::string::npos, "got %d: %s", st, msg.c_str());
+      // Through shared memory the peer also learns why.
+      if (c.rankNode[rank] == c.rankNode[bad])
+        CHILD_CHECK(msg.find("is NULL but holds 40 rows") != std::string::npos, "message: %s", msg.c_str());
+    }
+    bs.barrier();  // nobody leaves (and closes its endpoints) before every rank has its verdict
+    samPlanDestroy(h);
+    return 0;
+  }, 20000, /*killAfterMs=*/20000);
+  EXPECT_TRUE(res.allOk()) << res.describe();
+}
+
+TEST(DatapathFork, NullBufferOnOneRankFailsThePeersAtOnce) {
+  for (auto op : {sam::DataPathOp::dispatch, sam::DataPathOp::combine, sam::DataPathOp::dispatchBackward,
+                  sam::DataPathOp::combineBackward}) {
+    SCOPED_TRACE("op " + std::to_string(static_cast<int>(op)));
+    runAbandonCase(op, {0, 0, 0});
+  }
+}
+
+TEST(DatapathFork, NullBufferOnOneRankFailsItsUcxPeersAtOnce) {
+#if !SAM_HAVE_UCX
+  GTEST_SKIP() << "built without UCX (SAM_WITH_UCX)";
+#endif
+  // Rank 1 has a shared-memory peer (0) and a UCX peer (2).
+  for (auto op : {sam::DataPathOp::dispatch, sam::DataPathOp::combine}) {
+    SCOPED_TRACE("op " + std::to_string(static_cast<int>(op)));
+    runAbandonCase(op, {0, 0, 1});
+  }
 }
 
 TEST(DatapathFork, MismatchedHiddenIsNamed) {

@@ -37,7 +37,9 @@ TEST(PlanLayout, HandMadeRoute) {
   EXPECT_EQ(s.tokenVector, (std::vector<int64_t>{0, 3, 2, 1, 4}));
   // Only token 1 has a single rank: its vector lands in y directly.
   EXPECT_EQ(s.soleToken, (std::vector<int64_t>{-1, -1, 1, -1, -1}));
-  EXPECT_EQ(s.spillRow, (std::vector<int64_t>{0, 1, -1, 3, 4}));
+  // The others are numbered compactly in the spill buffer (only they need it).
+  EXPECT_EQ(s.spillRow, (std::vector<int64_t>{0, 1, -1, 2, 3}));
+  EXPECT_EQ(s.spillCount, 4);
 
   // Rank 3 receives from rank 0 (token 0) and from itself (token 3), in that order.
   std::vector<int32_t> le = {-1, -1, 1, 0, -1, -1};

@@ -22,6 +22,10 @@
 namespace sam {
 namespace {
 
+// The `bytes` of a chunk that is no data but a rank giving up the exchange
+// (abandon): its payload is the reason, NUL-terminated.
+constexpr uint64_t kAbandonedChunk = ~uint64_t{0};
+
 uint64_t loadAcquire(const ShmCounter& c) { return __atomic_load_n(&c.value, __ATOMIC_ACQUIRE); }
 void storeRelease(ShmCounter& c, uint64_t v) { __atomic_store_n(&c.value, v, __ATOMIC_RELEASE); }
 
@@ -113,6 +117,8 @@ class ShmTransport : public Transport, public RowTransport {
         return fail(samInvalidUsage, "shm: the communicator was aborted during an exchange");
       auto now = Deadline::Clock::now();
       if (deadline.expired()) return fail(samTimeout, "shm: timed out waiting for " + stuckPeers());
+      for (const Flow& f : sends_)
+        if (f.left > 0) SAM_CHECK(checkAbandoned(f.peer));
       if (now - lastCheck > std::chrono::milliseconds(50)) {
         lastCheck = now;
         SAM_CHECK(checkPeersAlive());
@@ -124,6 +130,32 @@ class ShmTransport : public Transport, public RowTransport {
         std::this_thread::sleep_for(std::chrono::microseconds(20));
       }
     }
+  }
+
+  // One marked chunk into every node peer's channel from this rank: a peer
+  // receiving from us meets it where our data would be; a peer sending to
+  // us, or not involved in this exchange, looks at it while it waits (or in
+  // its next exchange with us). The ring has room: earlier exchanges are
+  // complete, or the data path is broken and nobody abandons anymore.
+  samResult_t abandon(const std::vector<int>& peers, const std::vector<size_t>&, uint64_t seq,
+                      const std::string& why, const Deadline&) override {
+    const uint32_t c = localRankOf_[rank_];
+    for (int p : peers) {
+      if (p == rank_ || windows_[p] == nullptr) continue;
+      ShmWindow& w = *windows_[p];
+      ShmChannelCtl* ctl = w.channel(c);
+      uint64_t& next = sendNext_[p];
+      if (next - loadAcquire(ctl->tail) >= w.geometry().slots) continue;
+      ShmSlotHeader* s = w.slot(c, next);
+      const size_t n = std::min<size_t>(why.size(), w.geometry().chunkBytes - 1);
+      memcpy(w.slotData(c, next), why.data(), n);
+      w.slotData(c, next)[n] = '\0';
+      s->seq = seq;
+      s->chunk = next;
+      s->bytes = kAbandonedChunk;
+      storeRelease(ctl->head, ++next);
+    }
+    return samSuccess;
   }
 
   samResult_t setup(Bootstrap& bs, const std::vector<int>& nodeOfRank, const ShmOptions& opt);
@@ -139,6 +171,7 @@ class ShmTransport : public Transport, public RowTransport {
     const RowExchangeSpec* rs = nullptr;  // rows mode
     int64_t vec = 0;                      // current vector
     size_t off = 0;                       // bytes of it already moved
+    std::vector<uint8_t> bounce;          // a vector split by a chunk boundary (hooks only)
     static Flow contiguous(int p, const uint8_t* d, size_t n) {
       Flow f;
       f.peer = p;
@@ -154,7 +187,9 @@ class ShmTransport : public Transport, public RowTransport {
       f.left = n;
       return f;
     }
-    // Copies the next n bytes of the stream into dst.
+    // Copies the next n bytes of the stream into dst. A computed vector
+    // (rs->produce) is written whole straight into the chunk when it fits
+    // there, else made once in `bounce` and copied out piece by piece.
     void gather(uint8_t* dst, size_t n) {
       left -= n;
       if (rs == nullptr) {
@@ -164,13 +199,25 @@ class ShmTransport : public Transport, public RowTransport {
       }
       while (n > 0) {
         const size_t m = std::min(n, rs->rowBytes - off);
-        memcpy(dst, rs->sendVector(vec) + off, m);
+        if (!rs->produce) {
+          memcpy(dst, rs->sendVector(vec) + off, m);
+        } else if (m == rs->rowBytes) {
+          rs->produce(vec, dst);
+        } else {
+          if (off == 0) {  // the vector's first piece: make it whole once
+            bounce.resize(rs->rowBytes);
+            rs->produce(vec, bounce.data());
+          }
+          memcpy(dst, bounce.data() + off, m);
+        }
         advance(m);
         dst += m;
         n -= m;
       }
     }
-    // Places the next n bytes of the stream from src.
+    // Places the next n bytes of the stream from src. A consumed vector
+    // (rs->consume) is handed over whole from the chunk when it lies there
+    // in one piece, else assembled in `bounce` first.
     void scatter(const uint8_t* src, size_t n) {
       left -= n;
       if (rs == nullptr) {
@@ -180,7 +227,15 @@ class ShmTransport : public Transport, public RowTransport {
       }
       while (n > 0) {
         const size_t m = std::min(n, rs->rowBytes - off);
-        rs->forEachDest(vec, [&](uint8_t* row) { memcpy(row + off, src, m); });
+        if (!rs->consume) {
+          rs->forEachDest(vec, [&](uint8_t* row) { copyOut(row + off, src, m, rs->streamDest); });
+        } else if (m == rs->rowBytes) {
+          rs->consume(vec, src);
+        } else {
+          bounce.resize(rs->rowBytes);
+          memcpy(bounce.data() + off, src, m);
+          if (off + m == rs->rowBytes) rs->consume(vec, bounce.data());
+        }
         advance(m);
         src += m;
         n -= m;
@@ -230,6 +285,7 @@ class ShmTransport : public Transport, public RowTransport {
     while (f.left > 0 && next < loadAcquire(ctl->head)) {
       const size_t n = f.left < cap ? f.left : cap;
       const ShmSlotHeader* s = w.slot(c, next);
+      if (s->bytes == kAbandonedChunk) return checkAbandoned(f.peer);
       if (s->seq != seq_ || s->chunk != next || s->bytes != n)
         return failf(samInternalError,
                      "shm: exchange out of step with rank %d: chunk %llu of exchange %llu (%llu bytes), expected chunk "
@@ -241,6 +297,20 @@ class ShmTransport : public Transport, public RowTransport {
       *progress = true;
     }
     return samSuccess;
+  }
+
+  // samRemoteError if `peer`'s next chunk to us says it gave up (abandon).
+  samResult_t checkAbandoned(int peer) const {
+    ShmWindow& w = *windows_[rank_];
+    const uint32_t c = localRankOf_[peer];
+    const uint64_t next = recvNext_[peer];
+    if (next >= loadAcquire(w.channel(c)->head)) return samSuccess;
+    const ShmSlotHeader* s = w.slot(c, next);
+    if (s->bytes != kAbandonedChunk) return samSuccess;
+    const char* why = reinterpret_cast<const char*>(w.slotData(c, next));
+    return failf(samRemoteError, "shm: rank %d gave up exchange %llu (this rank is in exchange %llu): %.*s", peer,
+                 static_cast<unsigned long long>(s->seq), static_cast<unsigned long long>(seq_),
+                 static_cast<int>(strnlen(why, w.geometry().chunkBytes)), why);
   }
 
   std::string stuckPeers() const {
