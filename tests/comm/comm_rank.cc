@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -433,6 +434,45 @@ int scenarioGpuLinks(RankContext& ctx) {
   return 0;
 }
 
+// cuda backend on the live machine: with two or more CUDA GPUs, ranks 0 and 1
+// (one GPU each) must see the class that samTopologyDiscover gives between
+// their GPUs (NVL on an NVLink machine). Skips without GPUs.
+int scenarioGpuLinksLive(RankContext& ctx) {
+  samTopology_t topo = nullptr;
+  RANK_CHECK_OK(samTopologyDiscover(&topo));
+  std::vector<int> cudaGpus;  // topology index of CUDA device d
+  int gpus = 0;
+  RANK_CHECK_OK(samTopologyGetCount(topo, samTopoGpus, &gpus));
+  for (int d = 0; d < gpus; ++d)
+    for (int g = 0; g < gpus; ++g) {
+      samGpuInfo_t info;
+      RANK_CHECK_OK(samTopologyGetGpu(topo, g, &info));
+      if (info.cudaIndex == d) cudaGpus.push_back(g);
+    }
+  if (cudaGpus.size() < 2) {
+    samTopologyDestroy(topo);
+    return 77;
+  }
+  samComm_t comm = nullptr;
+  samConfig_t cfg = configFrom(ctx);
+  cfg.backend = samBackendCuda;
+  samResult_t r = ctx.initComm(&comm, &cfg);
+  if (r == samNotSupported) return 77;
+  RANK_CHECK(r == samSuccess, "init: %s: %s", samGetErrorString(r), samGetLastError());
+  samLinkClass_t got;
+  RANK_CHECK_OK(samCommLinkClass(comm, 0, 1, &got));
+  samLinkInfo_t want;
+  RANK_CHECK_OK(samTopologyGetLink(topo, cudaGpus[0], cudaGpus[1], &want));
+  printf("rank %d: CUDA device %d, GPU %s; link rank 0 - rank 1: %s (topology: %s, %d NVLinks, %.0f GB/s)\n", ctx.rank,
+         comm->config.cudaDevice, comm->cluster.gpuBusId[ctx.rank].c_str(), samLinkClassString(got),
+         samLinkClassString(want.linkClass), want.nvlinks, want.bandwidthGBps);
+  RANK_CHECK(got == want.linkClass, "link %s, topology says %s", samLinkClassString(got),
+             samLinkClassString(want.linkClass));
+  RANK_CHECK_OK(samCommDestroy(comm));
+  samTopologyDestroy(topo);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -445,5 +485,6 @@ int main(int argc, char** argv) {
                               {"mismatch", scenarioMismatch},
                               {"intruders", scenarioIntruders},
                               {"env", scenarioEnv},
-                              {"gpu_links", scenarioGpuLinks}});
+                              {"gpu_links", scenarioGpuLinks},
+                              {"gpu_links_live", scenarioGpuLinksLive}});
 }

@@ -1,6 +1,8 @@
 // Multi-process tests of the communicator: each case starts one real process
 // per rank (comm_rank, scenarios in comm_rank.cc) and checks they all passed.
 #include <gtest/gtest.h>
+
+#include <iostream>
 #include <signal.h>
 
 #include <random>
@@ -65,6 +67,14 @@ TEST(CommMultiProc, CudaBackendGpuLinksStopAtNodes) {
   RunResult res = run(4, o);
   if (res.anySkipped()) GTEST_SKIP() << "built without CUDA";
   EXPECT_TRUE(res.allPassed()) << res.summary();
+}
+
+TEST(CommMultiProc, CudaBackendOnThisMachineMatchesItsTopology) {
+  RunOptions o = scenario("gpu_links_live");
+  RunResult res = run(2, o);
+  if (res.anySkipped()) GTEST_SKIP() << "fewer than 2 CUDA GPUs here, or built without CUDA";
+  EXPECT_TRUE(res.allPassed()) << res.summary();
+  for (const auto& rank : res.ranks) std::cout << rank.output;
 }
 
 TEST(CommMultiProc, ThreeNodesUneven) {
