@@ -327,8 +327,15 @@ typedef struct {
   int hidden;             /* H */
   samDataType_t dtype;    /* of x, expert rows, y */
   int64_t maxRecvRows;    /* capacity mode: fixed row budget of the expert
-                             buffers (0 = dropless, two-phase) */
+                             buffers (0 = dropless, two-phase). Plan creation
+                             fails on every rank, naming the sizes, if a rank
+                             would receive more rows; nothing is ever dropped
+                             here (drop in routing with a capacity factor). */
 } samPlanConfig_t;
+
+/* hidden must be set by the caller; dtype fp32, dropless. */
+#define SAM_PLAN_CONFIG_INITIALIZER                                          \
+  { sizeof(samPlanConfig_t), SAM_PLAN_CONFIG_MAGIC, SAM_VERSION_CODE, 0, samFloat32, 0 }
 
 /* Builds the plan from a routing result and exchanges counts with every rank
  * (collective). expertIdx/weights [T, k] as from samRouteForward (entries -1 =

@@ -1,0 +1,103 @@
+#include "plan/host_executor.h"
+
+#include <algorithm>
+
+#include "comm/comm.h"
+#include "core/error.h"
+#include "transport/exchange.h"
+
+namespace sam {
+namespace {
+
+// Byte offsets and sizes per rank from vector counts/offsets.
+struct Blocks {
+  std::vector<size_t> offsets, bytes;
+  Blocks(const std::vector<int64_t>& count, const std::vector<int64_t>& offset, size_t unit) {
+    for (size_t r = 0; r < count.size(); ++r) {
+      offsets.push_back(static_cast<size_t>(offset[r]) * unit);
+      bytes.push_back(static_cast<size_t>(count[r]) * unit);
+    }
+  }
+};
+
+samResult_t exchangeBlocks(samComm* comm, const void* send, const Blocks& out, void* recv,
+                           const Blocks& in, TrafficTable* planTraffic) {
+  ExchangeSpec spec;
+  spec.send = static_cast<const uint8_t*>(send);
+  spec.sendOffsets = out.offsets.data();
+  spec.sendBytes = out.bytes.data();
+  spec.recv = static_cast<uint8_t*>(recv);
+  spec.recvOffsets = in.offsets.data();
+  spec.recvBytes = in.bytes.data();
+  return exchange(comm, spec, planTraffic);
+}
+
+}  // namespace
+
+HostExecutor::HostExecutor(samComm* comm, const PlanLayout& layout, RowFormat format, int64_t paddedRows,
+                           TrafficTable* planTraffic)
+    : comm_(comm), layout_(layout), format_(format), paddedRows_(paddedRows), planTraffic_(planTraffic) {}
+
+samResult_t HostExecutor::forward(const void* send, void* recv, size_t unit) {
+  const SendLayout& s = layout_.send;
+  const RecvLayout& r = layout_.recv;
+  return exchangeBlocks(comm_, send, Blocks(s.count, s.offset, unit), recv, Blocks(r.count, r.offset, unit),
+                        planTraffic_);
+}
+
+samResult_t HostExecutor::backward(const void* send, void* recv, size_t unit) {
+  const SendLayout& s = layout_.send;
+  const RecvLayout& r = layout_.recv;
+  return exchangeBlocks(comm_, send, Blocks(r.count, r.offset, unit), recv, Blocks(s.count, s.offset, unit),
+                        planTraffic_);
+}
+
+samResult_t HostExecutor::dispatch(const void* x, void* expertIn) {
+  const size_t rb = format_.bytes();
+  sendBuf_.resize(layout_.send.total() * rb);
+  recvBuf_.resize(layout_.recv.total() * rb);
+  packTokens(layout_.send, format_, x, sendBuf_.data());
+  SAM_CHECK(forward(sendBuf_.data(), recvBuf_.data(), rb));
+  expandRows(layout_.recv, format_, recvBuf_.data(), expertIn, paddedRows_);
+  return samSuccess;
+}
+
+samResult_t HostExecutor::combineWith(const void* rows, void* y, bool unitWeights) {
+  const size_t rb = format_.bytes();
+  sendBuf_.resize(layout_.recv.total() * rb);
+  recvBuf_.resize(layout_.send.total() * rb);
+  reduceSlots(layout_.recv, layout_.placement.topk, format_, rows, unitWeights, sendBuf_.data());
+  SAM_CHECK(backward(sendBuf_.data(), recvBuf_.data(), rb));
+  sumPerToken(layout_.send, layout_.numTokens, format_, recvBuf_.data(), y);
+  return samSuccess;
+}
+
+samResult_t HostExecutor::combine(const void* expertOut, void* y) { return combineWith(expertOut, y, false); }
+
+samResult_t HostExecutor::dispatchBackward(const void* gradExpertIn, void* gradX) {
+  return combineWith(gradExpertIn, gradX, true);
+}
+
+samResult_t HostExecutor::combineBackward(const void* gradY, const void* expertOut, void* gradExpertOut,
+                                          float* gradWeights) {
+  const size_t rb = format_.bytes();
+  const int k = layout_.placement.topk;
+  sendBuf_.resize(layout_.send.total() * rb);
+  recvBuf_.resize(layout_.recv.total() * rb);
+  packTokens(layout_.send, format_, gradY, sendBuf_.data());
+  SAM_CHECK(forward(sendBuf_.data(), recvBuf_.data(), rb));
+  scaleToRows(layout_.recv, k, format_, recvBuf_.data(), gradExpertOut);
+  if (paddedRows_ > layout_.recv.rows())
+    std::fill(static_cast<uint8_t*>(gradExpertOut) + layout_.recv.rows() * rb,
+              static_cast<uint8_t*>(gradExpertOut) + paddedRows_ * rb, uint8_t{0});
+  // The weight gradients are computed where the expert outputs live and go
+  // back as k floats per vector. Every rank takes part in this exchange even
+  // when its own gradWeights is NULL: a peer may want its gradients.
+  std::vector<float> dots(layout_.recv.total() * k), back(layout_.send.total() * k);
+  slotDots(layout_.recv, k, format_, recvBuf_.data(), expertOut, dots.data());
+  SAM_CHECK(backward(dots.data(), back.data(), k * sizeof(float)));
+  if (gradWeights != nullptr) scatterSlots(layout_.send, layout_.numTokens, k, back.data(), gradWeights);
+  return samSuccess;
+}
+
+}  // namespace sam

@@ -1,0 +1,102 @@
+#include "plan/host_steps.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "plan/dtype_convert.h"
+
+namespace sam {
+
+size_t RowFormat::bytes() const { return static_cast<size_t>(hidden) * dataTypeBytes(dtype); }
+
+namespace {
+const uint8_t* rowAt(const void* base, int64_t i, size_t rowBytes) {
+  return static_cast<const uint8_t*>(base) + static_cast<size_t>(i) * rowBytes;
+}
+uint8_t* rowAt(void* base, int64_t i, size_t rowBytes) {
+  return static_cast<uint8_t*>(base) + static_cast<size_t>(i) * rowBytes;
+}
+}  // namespace
+
+void packTokens(const SendLayout& send, const RowFormat& f, const void* x, void* packed) {
+  const size_t rb = f.bytes();
+  for (int64_t i = 0; i < send.total(); ++i) memcpy(rowAt(packed, i, rb), rowAt(x, send.token[i], rb), rb);
+}
+
+void expandRows(const RecvLayout& recv, const RowFormat& f, const void* recvd, void* expertIn,
+                int64_t paddedRows) {
+  const size_t rb = f.bytes();
+  const int64_t rows = recv.rows();
+  for (int64_t r = 0; r < rows; ++r) memcpy(rowAt(expertIn, r, rb), rowAt(recvd, recv.rowVector[r], rb), rb);
+  if (paddedRows > rows) memset(rowAt(expertIn, rows, rb), 0, static_cast<size_t>(paddedRows - rows) * rb);
+}
+
+void reduceSlots(const RecvLayout& recv, int topk, const RowFormat& f, const void* rows,
+                 bool unitWeights, void* out) {
+  const size_t rb = f.bytes();
+  std::vector<float> acc(f.hidden);
+  for (int64_t v = 0; v < recv.total(); ++v) {
+    std::fill(acc.begin(), acc.end(), 0.0f);
+    for (int j = 0; j < topk; ++j) {
+      int64_t row = recv.slotRow[v * topk + j];
+      if (row < 0) continue;
+      float w = unitWeights ? 1.0f : recv.weight[v * topk + j];
+      accumulateRow(f.dtype, rowAt(rows, row, rb), w, acc.data(), f.hidden);
+    }
+    storeRow(f.dtype, acc.data(), rowAt(out, v, rb), f.hidden);
+  }
+}
+
+void sumPerToken(const SendLayout& send, int64_t numTokens, const RowFormat& f, const void* vectors,
+                 void* y) {
+  const size_t rb = f.bytes();
+  const size_t H = static_cast<size_t>(f.hidden);
+  std::vector<float> acc(static_cast<size_t>(numTokens) * H, 0.0f);
+  // Vectors are stored rank after rank, so this loop adds rank 0's vector of
+  // a token first, then rank 1's, ...: the same order on every run.
+  for (int64_t i = 0; i < send.total(); ++i)
+    accumulateRow(f.dtype, rowAt(vectors, i, rb), 1.0f, acc.data() + send.token[i] * H, H);
+  for (int64_t t = 0; t < numTokens; ++t) storeRow(f.dtype, acc.data() + t * H, rowAt(y, t, rb), H);
+}
+
+void scaleToRows(const RecvLayout& recv, int topk, const RowFormat& f, const void* recvd,
+                 void* gradRows) {
+  const size_t rb = f.bytes();
+  std::vector<float> in(f.hidden), out(f.hidden);
+  for (int64_t v = 0; v < recv.total(); ++v) {
+    bool loaded = false;
+    for (int j = 0; j < topk; ++j) {
+      int64_t row = recv.slotRow[v * topk + j];
+      if (row < 0) continue;
+      if (!loaded) loadRow(f.dtype, rowAt(recvd, v, rb), in.data(), f.hidden);
+      loaded = true;
+      const float w = recv.weight[v * topk + j];
+      for (int h = 0; h < f.hidden; ++h) out[h] = w * in[h];
+      storeRow(f.dtype, out.data(), rowAt(gradRows, row, rb), f.hidden);
+    }
+  }
+}
+
+void slotDots(const RecvLayout& recv, int topk, const RowFormat& f, const void* recvd,
+              const void* rows, float* g) {
+  const size_t rb = f.bytes();
+  for (int64_t v = 0; v < recv.total(); ++v) {
+    for (int j = 0; j < topk; ++j) {
+      int64_t row = recv.slotRow[v * topk + j];
+      g[v * topk + j] = row < 0 ? 0.0f : dotRows(f.dtype, rowAt(recvd, v, rb), rowAt(rows, row, rb), f.hidden);
+    }
+  }
+}
+
+void scatterSlots(const SendLayout& send, int64_t numTokens, int topk, const float* g,
+                  float* gradWeights) {
+  std::fill(gradWeights, gradWeights + numTokens * topk, 0.0f);
+  for (int64_t i = 0; i < send.total(); ++i) {
+    const int64_t t = send.token[i];
+    for (int j = 0; j < topk; ++j)
+      if (send.localExpert[i * topk + j] >= 0) gradWeights[t * topk + j] = g[i * topk + j];
+  }
+}
+
+}  // namespace sam

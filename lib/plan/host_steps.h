@@ -1,0 +1,45 @@
+// The local steps of the host data path, between two block exchanges. Each is
+// a plain loop over the layout's index arrays (a CUDA executor runs the same
+// steps as kernels). Rows are `hidden` elements of `dtype`; all sums in fp32.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "plan/layout.h"
+#include "sam.h"
+
+namespace sam {
+
+struct RowFormat {
+  samDataType_t dtype;
+  int hidden;
+  size_t bytes() const;  // of one row
+};
+
+// send[i] = x[token of send vector i] for every send vector (rank order).
+void packTokens(const SendLayout& send, const RowFormat& f, const void* x, void* packed);
+// expertIn[row] = recvd[vector of row]; rows [rows, paddedRows) are zeroed
+// (capacity mode hands fixed-size buffers to the GEMM: no stale data).
+void expandRows(const RecvLayout& recv, const RowFormat& f, const void* recvd, void* expertIn,
+                int64_t paddedRows);
+// out[v] = sum over the slots of recv vector v of w * rows[slotRow], w the
+// slot's weight (or 1 when unitWeights), fp32 sums stored in dtype.
+void reduceSlots(const RecvLayout& recv, int topk, const RowFormat& f, const void* rows,
+                 bool unitWeights, void* out);
+// y[t] = sum over ranks (ascending, for determinism) of the vectors sent back
+// for token t; every row of y is written (zeros for a token with no route).
+void sumPerToken(const SendLayout& send, int64_t numTokens, const RowFormat& f, const void* vectors,
+                 void* y);
+// gradRows[row] = w(slot of row) * recvd[vector of row] (combine backward).
+void scaleToRows(const RecvLayout& recv, int topk, const RowFormat& f, const void* recvd,
+                 void* gradRows);
+// g[v * k + j] = <recvd[v], rows[slotRow]> for kept slots, 0 otherwise.
+void slotDots(const RecvLayout& recv, int topk, const RowFormat& f, const void* recvd,
+              const void* rows, float* g);
+// gradWeights[t, j] from the per-vector slot values sent back; 0 for slots
+// that were dropped (each kept slot lives on exactly one rank).
+void scatterSlots(const SendLayout& send, int64_t numTokens, int topk, const float* g,
+                  float* gradWeights);
+
+}  // namespace sam

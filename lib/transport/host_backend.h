@@ -1,0 +1,32 @@
+// The host backend's per-communicator state (comm->backend): one transport
+// object per kind and, per peer, the one that serves it; plus the sequence
+// number of the communicator's block exchanges.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "comm/comm.h"
+#include "transport/transport.h"
+
+namespace sam {
+
+class HostBackend : public CommBackend {
+ public:
+  // Collective over every rank of comm (every rank makes its first exchange
+  // at the same point, e.g. its first samPlanCreate).
+  static samResult_t create(samComm* comm, std::unique_ptr<HostBackend>* out);
+
+  std::vector<std::unique_ptr<Transport>> transports;  // self, shm, ucx (those in use)
+  std::vector<Transport*> byPeer;                      // [nranks]
+  uint64_t nextSeq = 1;
+  // After a failed exchange the channels are out of step: every later
+  // exchange fails at once with this text.
+  std::string brokenBy;
+};
+
+// comm->backend as a HostBackend, created on first use (collective).
+samResult_t hostBackend(samComm* comm, HostBackend** out);
+
+}  // namespace sam
