@@ -44,9 +44,9 @@ size_t dtypeSize(samDataType_t dtype) { return dtype == samFloat32 ? 4 : 2; }
 
 std::vector<int64_t> sweepSizes(const Options& opt) {
   std::vector<int64_t> sizes;
-  for (int64_t t = opt.minTokens; t <= opt.maxTokens; t *= opt.factor) {
+  for (int64_t t = opt.minTokens; t <= opt.maxTokens; t = t == 0 ? 1 : t * opt.factor) {
     sizes.push_back(t);
-    if (opt.factor <= 1 || t == 0) break;
+    if (opt.factor <= 1) break;
   }
   return sizes;
 }
@@ -192,6 +192,8 @@ bool parseArgs(int argc, char** argv, Options* opt, std::string* error) {
     } else if (a == "--timeout-ms") {
       if (!next(&v)) return false;
       if (!parseInt(v, 1, &opt->timeoutMs)) return bad(v);
+    } else if (a == "--self-test-corrupt") {
+      opt->selfTestCorrupt = true;
     } else if (a == "--demo") {
       opt->demo = true;
     } else {

@@ -32,6 +32,7 @@ struct Options {
   bool demo = false;
   uint64_t seed = 12345;
   int timeoutMs = 0;  // 0: the library's default (SAM_TIMEOUT_MS)
+  bool selfTestCorrupt = false;  // damage every checked output: tests the checker
 
   bool wants(const std::string& op) const;
 };
@@ -47,7 +48,8 @@ bool parseCount(const std::string& text, int64_t* value);
 const char* dtypeName(samDataType_t dtype);  // "float", "bfloat16", "half"
 size_t dtypeSize(samDataType_t dtype);
 
-// The sweep: minTokens, *factor, ... up to maxTokens (factor 1: only min).
+// The sweep: minTokens, *factor, ... up to maxTokens (factor 1: only min;
+// 0 is followed by 1).
 std::vector<int64_t> sweepSizes(const Options& opt);
 
 }  // namespace samperf

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "sam_perf_baseline.h"
+#include "sam_perf_dtype.h"
 #include "sam_perf_impl.h"
 #include "sam_perf_inputs.h"
 #include "sam_perf_reference.h"
@@ -60,6 +61,11 @@ TrafficResult measureTraffic(Ranks& ranks, F&& body) {
   r.otherBytes = all[3];
   r.remoteMessages = all[4];
   return r;
+}
+
+// --self-test-corrupt: one element changed, as a bug in the data path would.
+void corrupt(void* data, int64_t elements, samDataType_t dt) {
+  if (elements > 0) storeElem(data, static_cast<size_t>(elements / 2), loadElem(data, elements / 2, dt) + 1.0f, dt);
 }
 
 std::string key(const char* op, const char* impl) { return std::string(op) + "/" + impl; }
@@ -160,10 +166,12 @@ PointResult runPoint(Ranks& ranks, const Options& opt, const LayerSetup& setup, 
     // Checked calls first, on poisoned outputs, so every element must be written.
     poison(expertIn.data(), expertIn.size());
     impl.dispatch(x.data(), expertIn.data());
+    if (opt.selfTestCorrupt) corrupt(expertIn.data(), impl.expertRows() * opt.hidden, opt.dtype);
     int64_t dispatchWrong = countRows();
     runLocalExperts(layer, me, impl.expertOffsets(), expertIn.data(), expertOut.data());
     poison(y.data(), y.size());
     impl.combine(expertOut.data(), y.data());
+    if (opt.selfTestCorrupt) corrupt(y.data(), numTokens * opt.hidden, opt.dtype);
     int64_t combineWrong = countOutput();
 
     auto layerRoundTrip = [&] {
@@ -177,6 +185,7 @@ PointResult runPoint(Ranks& ranks, const Options& opt, const LayerSetup& setup, 
       poison(expertIn.data(), expertIn.size());
       poison(y.data(), y.size());
       layerRoundTrip();
+      if (opt.selfTestCorrupt) corrupt(y.data(), numTokens * opt.hidden, opt.dtype);
       if (impl.expertRows() * rb + 1 != expertIn.size())
         throw std::runtime_error(std::string(name) + ": the plan changed size for the same routes");
       roundTripWrong = std::max(countRows(), int64_t(0)) + countOutput();

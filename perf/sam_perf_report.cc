@@ -114,7 +114,7 @@ void printTraffic(const Options& opt, const std::vector<PointResult>& points, in
     for (const std::string& op : opt.ops) {
       auto s = p.traffic.find(op + "/sam");
       if (s == p.traffic.end()) continue;
-      std::printf(" %10" PRId64 " %9s %14.3f %8.3f %8.2f", p.tokens, op.c_str(), mb(s->second.shmBytes),
+      std::printf("# %9" PRId64 " %9s %14.3f %8.3f %8.2f", p.tokens, op.c_str(), mb(s->second.shmBytes),
                   mb(s->second.ucxBytes), perToken(s->second));
       auto b = p.traffic.find(op + "/base");
       if (b != p.traffic.end()) {
