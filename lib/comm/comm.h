@@ -57,3 +57,18 @@ struct samComm {
   sam::TrafficTable traffic;
   std::unique_ptr<sam::CommBackend> backend;
 };
+
+namespace sam {
+
+// Records the first asynchronous failure of a communicator (what
+// samCommGetAsyncError reports) and returns `result` unchanged, so layers
+// that use comm->bootstrap write `return noteAsyncError(comm, r);`.
+inline samResult_t noteAsyncError(samComm* comm, samResult_t result) {
+  if (result != samSuccess && result != samInvalidArgument) {
+    int expected = samSuccess;
+    comm->asyncError.compare_exchange_strong(expected, result);
+  }
+  return result;
+}
+
+}  // namespace sam
