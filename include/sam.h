@@ -254,6 +254,14 @@ typedef struct {
                                  memory space as the logits */
 } samRouteConfig_t;
 
+/* Every field zero or default (numGroups 0 = one per rank, scale 1, softmax,
+ * sum, dropless): set numExperts, numRanks, groupsPerToken and topk at least. */
+#define SAM_ROUTE_CONFIG_INITIALIZER                                          \
+  {                                                                           \
+    sizeof(samRouteConfig_t), SAM_ROUTE_CONFIG_MAGIC, SAM_VERSION_CODE, 0, 0, 0, 0, 0, NULL, 0, \
+        samScoreSoftmax, samGroupReduceSum, 2, 0, 1.0f, 0.0f, NULL              \
+  }
+
 /* Fills every field for a preset (values in ARCHITECTURE §1). For sam,
  * numGroups = numRanks and topk = min(k, E/R) with k = 2 unless changed after. */
 SAM_API samResult_t samRouteConfigPreset(samRoutePreset_t preset, int numExperts, int numRanks,
@@ -290,7 +298,11 @@ typedef struct {
 } samRouteStats_t;
 
 /* logits [T, E] row-major. stream: cudaStream_t for samMemCuda, else NULL.
- * NaN/Inf in the logits -> samNumericError and nothing written. */
+ * NaN/Inf in the logits (or the selection bias) -> samNumericError naming the
+ * first bad token and expert, and nothing written. On samMemCuda the call
+ * synchronises the stream once (to learn whether the logits were finite and
+ * to return the statistics); the outputs are complete when it returns.
+ * Without CUDA built in, samMemCuda gives samNotSupported. */
 SAM_API samResult_t samRouteForward(const samRouteConfig_t* config, samMemSpace_t space,
                                     const void* logits, samDataType_t dtype, int64_t numTokens,
                                     samRouteOutput_t* out, samRouteStats_t* stats, void* stream);
@@ -303,8 +315,11 @@ typedef struct {
 } samRouteLossCoef_t;
 
 /* gradLogits [T, E] fp32 = d(sum_i gradWeights[t,i] w_i + coef . losses)/d logits,
- * for the routes in expertIdx (as returned by the forward). gradWeights may be
- * NULL (losses only). */
+ * for the routes in expertIdx (as returned by the forward, -1 = dropped),
+ * held fixed. gradWeights and coef may be NULL (no such term). expertIdx must
+ * be what the forward returned for these logits and this config, else
+ * samInvalidArgument; nothing is written on any error. Synchronises on
+ * samMemCuda, like the forward. */
 SAM_API samResult_t samRouteBackward(const samRouteConfig_t* config, samMemSpace_t space,
                                      const void* logits, samDataType_t dtype, int64_t numTokens,
                                      const int32_t* expertIdx, const float* gradWeights,

@@ -1,0 +1,20 @@
+// The CUDA backend of routing (route_cuda.cu). Same contract as the reference:
+// identical indices, the same float weights, nothing written on error (throws
+// sam::Error). Only compiled when SAM_HAVE_CUDA.
+#pragma once
+
+#include "route/route_config.h"
+#include "sam.h"
+
+namespace sam {
+namespace route {
+
+void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype, int64_t T,
+                 const samRouteOutput_t& out, samRouteStats_t* stats, void* stream, const char* fn);
+
+void backwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype, int64_t T,
+                  const int32_t* expertIdx, const float* gradWeights, const samRouteLossCoef_t& coef,
+                  float* gradLogits, void* stream, const char* fn);
+
+}  // namespace route
+}  // namespace sam
