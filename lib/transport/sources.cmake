@@ -8,3 +8,8 @@ list(APPEND SAM_SOURCES
   ${SAM_LAYER_DIR}/self/self_transport.cc
   ${SAM_LAYER_DIR}/shm/shm_window.cc
   ${SAM_LAYER_DIR}/shm/shm_transport.cc)
+
+# UCX: the between-node transport of the host backend (lib/transport/ucx).
+if(SAM_HAVE_UCX)
+  list(APPEND SAM_SOURCES ${SAM_LAYER_DIR}/ucx/ucx_transport.cc)
+endif()
