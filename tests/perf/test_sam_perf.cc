@@ -14,15 +14,15 @@
 
 namespace {
 
-struct Run {
+struct PerfRun {
   int exitCode = -1;
   std::string output;
 };
 
-Run runPerf(const std::string& args) {
+PerfRun runPerf(const std::string& args) {
   // A bounded wall time: a hang is a failure, not a stuck suite.
   std::string cmd = "timeout 240 " SAM_BINARY_DIR "/perf/sam-perf " + args + " 2>&1";
-  Run r;
+  PerfRun r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
   char buf[4096];
@@ -65,7 +65,7 @@ std::vector<long long> wrongColumns(const std::string& output, int groups, int* 
 }
 
 void expectClean(const std::string& args, int groups, int expectRows) {
-  Run r = runPerf(args);
+  PerfRun r = runPerf(args);
   SCOPED_TRACE("sam-perf " + args + "\n" + r.output);
   EXPECT_EQ(r.exitCode, 0);
   int rows = 0;
@@ -105,7 +105,7 @@ TEST(SamPerf, TwoRanksDeepseekV3Float) {
 
 TEST(SamPerf, JsonHasEveryResultChecked) {
   std::string path = std::string(SAM_BINARY_DIR) + "/test_sam_perf_" + std::to_string(getpid()) + ".json";
-  Run r = runPerf("--ranks 2 -b 16 -e 16 -n 1 -w 0 -c 1 --hidden 8 --experts 4 --baseline -J " + path);
+  PerfRun r = runPerf("--ranks 2 -b 16 -e 16 -n 1 -w 0 -c 1 --hidden 8 --experts 4 --baseline -J " + path);
   SCOPED_TRACE(r.output);
   ASSERT_EQ(r.exitCode, 0);
   std::ifstream f(path);
@@ -123,7 +123,7 @@ TEST(SamPerf, JsonHasEveryResultChecked) {
 TEST(SamPerf, CorruptedOutputIsCounted) {
   // --self-test-corrupt flips one element of every checked output after the
   // call: the checker must count it, and the run must fail.
-  Run r = runPerf("--ranks 2 -b 32 -e 32 -n 1 -w 0 -c 1 --hidden 8 --experts 4 --baseline --self-test-corrupt");
+  PerfRun r = runPerf("--ranks 2 -b 32 -e 32 -n 1 -w 0 -c 1 --hidden 8 --experts 4 --baseline --self-test-corrupt");
   SCOPED_TRACE(r.output);
   EXPECT_EQ(r.exitCode, 1);
   int rows = 0;
@@ -135,7 +135,7 @@ TEST(SamPerf, CorruptedOutputIsCounted) {
 }
 
 TEST(SamPerf, BadFlagsAreOneLineErrors) {
-  Run r = runPerf("-d int8");
+  PerfRun r = runPerf("-d int8");
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.output.find("-d: bad value 'int8'"), std::string::npos) << r.output;
   r = runPerf("--preset nope");
@@ -148,7 +148,7 @@ TEST(SamPerf, BadFlagsAreOneLineErrors) {
 
 TEST(SamPerf, TopkThatDoesNotFitFailsCleanly) {
   // sam: k experts must fit on one rank (E/R = 2 here).
-  Run r = runPerf("--ranks 2 -b 4 -e 4 --experts 4 --topk 3 -n 1 -w 0");
+  PerfRun r = runPerf("--ranks 2 -b 4 -e 4 --experts 4 --topk 3 -n 1 -w 0");
   EXPECT_NE(r.exitCode, 0);
   EXPECT_NE(r.output.find("topk"), std::string::npos) << r.output;
 }
