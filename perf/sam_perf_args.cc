@@ -67,7 +67,7 @@ void printUsage(const char* prog) {
       "  --experts E          number of experts, default 64\n"
       "  --topk K[,K...]      experts per token (a list gives one table per k)\n"
       "  --preset P           switch, gshard, sam, deepseek-v2, deepseek-v3; default sam\n"
-      "  --op OP              route, dispatch, combine, roundtrip or all (default)\n"
+      "  --op OP[,OP...]      route, plan, dispatch, combine, roundtrip or all (default)\n"
       "  --baseline           also run the top-k all-to-all baseline, side by side\n"
       "  --memcpy             also time a plain memcpy of the dispatched bytes (ceiling)\n"
       "  --ranks N            spawn N local ranks (ignored under torchrun/mpirun)\n"
@@ -204,11 +204,11 @@ bool parseArgs(int argc, char** argv, Options* opt, std::string* error) {
   opt->ops.clear();
   for (const std::string& op : split(opArg, ',')) {
     if (op == "all") {
-      opt->ops = {"route", "dispatch", "combine", "roundtrip"};
-    } else if (op == "route" || op == "dispatch" || op == "combine" || op == "roundtrip") {
+      opt->ops = {"route", "plan", "dispatch", "combine", "roundtrip"};
+    } else if (op == "route" || op == "plan" || op == "dispatch" || op == "combine" || op == "roundtrip") {
       opt->ops.push_back(op);
     } else {
-      *error = "option --op: bad value '" + op + "' (route, dispatch, combine, roundtrip, all)";
+      *error = "option --op: bad value '" + op + "' (route, plan, dispatch, combine, roundtrip, all)";
       return false;
     }
   }

@@ -24,7 +24,7 @@ struct Options {
   int experts = 64;
   std::vector<int> topks;  // empty: the preset's k; several: one table per k
   std::string preset = "sam";
-  std::vector<std::string> ops;  // route, dispatch, combine, roundtrip (expanded from "all")
+  std::vector<std::string> ops;  // route, plan, dispatch, combine, roundtrip (expanded from "all")
   bool baseline = false;
   bool memcpyCeiling = false;
   int ranks = 1;   // local processes to spawn when no launcher set our rank

@@ -180,6 +180,18 @@ PointResult runPoint(Ranks& ranks, const Options& opt, const LayerSetup& setup, 
       runLocalExperts(layer, me, impl.expertOffsets(), expertIn.data(), expertOut.data());
       impl.combine(expertOut.data(), y.data());
     };
+    // The plan's per-expert counts against the reference's.
+    int64_t planWrong = -1;
+    if (opt.check) {
+      int64_t bad = 0;
+      const std::vector<int64_t>& off = impl.expertOffsets();
+      for (int j = 0; j < layer.localExperts(); ++j) {
+        int64_t want = 0;
+        for (const auto& kv : expectedRows[j]) want += kv.second;
+        if (off[j + 1] - off[j] != want) ++bad;
+      }
+      planWrong = ranks.sumOverRanks(bad);
+    }
     int64_t roundTripWrong = -1;
     if (opt.wants("roundtrip")) {
       poison(expertIn.data(), expertIn.size());
@@ -198,6 +210,7 @@ PointResult runPoint(Ranks& ranks, const Options& opt, const LayerSetup& setup, 
       std::function<void()> body;
     };
     std::vector<Op> timed = {
+        {"plan", planWrong, [&] { impl.plan(numTokens, routes.expertIdx.data(), routes.weights.data()); }},
         {"dispatch", dispatchWrong, [&] { impl.dispatch(x.data(), expertIn.data()); }},
         {"combine", combineWrong, [&] { impl.combine(expertOut.data(), y.data()); }},
         {"roundtrip", roundTripWrong, layerRoundTrip},
@@ -217,6 +230,7 @@ PointResult runPoint(Ranks& ranks, const Options& opt, const LayerSetup& setup, 
   res.bytes = res.sendVectors["sam"] * rb / R;
   for (auto& kv : res.ops) {
     if (kv.first.rfind("route/", 0) == 0) continue;
+    if (kv.first.rfind("plan/", 0) == 0) continue;  // moves counts, not tokens: time only
     OpResult& r = kv.second;
     double bytes = kv.first.rfind("roundtrip/", 0) == 0 ? 2 * res.bytes : res.bytes;
     r.algbw = r.timeUs > 0 ? bytes / (r.timeUs * 1e3) : 0;

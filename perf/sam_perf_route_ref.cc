@@ -42,7 +42,7 @@ RouteCheck checkRoutes(const samRouteConfig_t& cfg, const float* logits, int64_t
   const int E = cfg.numExperts, R = cfg.numRanks, k = cfg.topk;
   const int G = cfg.numGroups > 0 ? cfg.numGroups : R;
   const int perGroup = E / G, perRank = E / R;
-  const double tieEps = 1e-5;
+  const double tieEps = 1e-6;  // float scores are good to ~1e-7 here
   std::vector<double> s(E), sel(E);
   for (int64_t t = 0; t < numTokens; ++t) {
     const float* x = logits + t * E;

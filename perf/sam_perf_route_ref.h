@@ -11,7 +11,7 @@ namespace samperf {
 
 struct RouteCheck {
   int64_t wrong = 0;     // index or weight elements that disagree
-  int64_t nearTies = 0;  // tokens not compared: two candidates within 1e-5
+  int64_t nearTies = 0;  // tokens not compared: two candidates within 1e-6
 };
 
 // Routes token rows `logits` [T, E] (fp32) by `cfg` and compares with the

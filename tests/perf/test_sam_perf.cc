@@ -76,8 +76,8 @@ void expectClean(const std::string& args, int groups, int expectRows) {
   EXPECT_NE(r.output.find("# Avg bus bandwidth"), std::string::npos);
 }
 
-// route (sam) + dispatch, combine, roundtrip for sam and the baseline.
-constexpr int kAllGroupsWithBaseline = 7;
+// route (sam) + plan, dispatch, combine, roundtrip for sam and the baseline.
+constexpr int kAllGroupsWithBaseline = 9;
 
 TEST(SamPerf, OneRankEveryOpAndBaseline) {
   // Tokens 0, 1, 37.
@@ -129,8 +129,10 @@ TEST(SamPerf, CorruptedOutputIsCounted) {
   int rows = 0;
   std::vector<long long> wrong = wrongColumns(r.output, kAllGroupsWithBaseline, &rows);
   ASSERT_EQ(rows, 1);
-  // route is not corrupted; each data-path column must show the damage.
-  for (size_t i = 1; i < wrong.size(); ++i) EXPECT_GT(wrong[i], 0) << "column group " << i;
+  // route and plan are not corrupted; each data-path column must show the damage.
+  ASSERT_EQ(wrong.size(), static_cast<size_t>(kAllGroupsWithBaseline));
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(wrong[i], 0) << "column group " << i;
+  for (size_t i = 3; i < wrong.size(); ++i) EXPECT_GT(wrong[i], 0) << "column group " << i;
   EXPECT_NE(r.output.find("FAILED"), std::string::npos);
 }
 
