@@ -27,7 +27,7 @@ void applyDemoSettings(Options* opt) {
   opt->baseline = true;
   opt->ops = {"roundtrip"};
   opt->check = true;
-  opt->iters = 5;
+  opt->iters = 3;
   opt->warmup = 1;
 }
 
