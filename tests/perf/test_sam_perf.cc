@@ -2,7 +2,10 @@
 // awkward sizes with --check 1 and reads its table: every #wrong column must
 // be 0 and the exit status 0. A corrupted run must be caught, so the checker
 // itself is tested too.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -134,6 +137,48 @@ TEST(SamPerf, CorruptedOutputIsCounted) {
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(wrong[i], 0) << "column group " << i;
   for (size_t i = 3; i < wrong.size(); ++i) EXPECT_GT(wrong[i], 0) << "column group " << i;
   EXPECT_NE(r.output.find("FAILED"), std::string::npos);
+}
+
+// A port that was free a moment ago, for a torchrun-style rendezvous.
+int freePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+TEST(SamPerf, UnderTorchrunVariablesEachProcessIsOneRank) {
+  // What torchrun sets; --ranks must be ignored (it would spawn otherwise).
+  const int port = freePort();
+  ASSERT_GT(port, 0);
+  std::string perf = SAM_BINARY_DIR "/perf/sam-perf";
+  std::string args = " --ranks 5 -b 33 -e 33 -n 1 -w 0 -c 1 --hidden 16 --experts 8 --baseline";
+  std::string cmd;
+  for (int r = 0; r < 2; ++r)
+    cmd += "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
+           " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " timeout 120 " + perf +
+           args + (r == 0 ? " > /dev/stdout & " : " > /dev/null; s1=$?; ");
+  cmd += "wait $!; s0=$?; exit $((s0 | s1))";
+  PerfRun r;
+  FILE* p = popen(("bash -c '" + cmd + "' 2>&1").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  int status = pclose(p);
+  SCOPED_TRACE(r.output);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_NE(r.output.find("nRanks 2 nNodes 1 launcher: torchrun"), std::string::npos);
+  int rows = 0;
+  for (long long w : wrongColumns(r.output, kAllGroupsWithBaseline, &rows)) EXPECT_EQ(w, 0);
+  EXPECT_EQ(rows, 1);
 }
 
 TEST(SamPerf, BadFlagsAreOneLineErrors) {
