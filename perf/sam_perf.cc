@@ -21,14 +21,14 @@ namespace {
 void applyDemoSettings(Options* opt) {
   opt->topks = {2, 4, 8};
   opt->preset = "sam";
-  opt->minTokens = opt->maxTokens = 2048;
+  opt->minTokens = opt->maxTokens = 1024;
   opt->factor = 1;
   opt->experts = 64;
   opt->baseline = true;
   opt->ops = {"roundtrip"};
   opt->check = true;
   opt->iters = 3;
-  opt->warmup = 1;
+  opt->warmup = 0;  // the checked call before the loop warms up
 }
 
 std::string launcherName() {
