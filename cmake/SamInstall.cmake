@@ -20,5 +20,7 @@ set(SAM_PC_REQUIRES_PRIVATE "hwloc")
 if(SAM_HAVE_UCX)
   string(APPEND SAM_PC_REQUIRES_PRIVATE " ucx")
 endif()
+# sam.pc finds its prefix relative to itself, so an installed tree can move.
+file(RELATIVE_PATH SAM_PC_TO_PREFIX "/p/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/p")
 configure_file(cmake/sam.pc.in ${CMAKE_CURRENT_BINARY_DIR}/sam.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/sam.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

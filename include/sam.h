@@ -124,9 +124,12 @@ typedef struct {
   char pciBusId[SAM_PCI_ID_MAX];/* "0000:84:00.0" */
   int numa;                     /* NUMA node os index, -1 if unknown */
   int cudaIndex;                /* CUDA device ordinal where known, else -1 */
-  int nearestNic;               /* index into the NIC list, -1 if none */
+  int nearestNic;               /* index into the NIC list, -1 if none: the
+                                   closest PCIe class, ib before eth on a tie */
 } samGpuInfo_t;
 
+/* ib: an OpenFabrics (verbs) device, InfiniBand or RoCE; eth: any other
+ * network interface. Ordered by PCI bus id, virtual interfaces last. */
 typedef enum { samNicIb = 0, samNicEth = 1 } samNicKind_t;
 
 typedef struct {
@@ -144,22 +147,33 @@ typedef struct {
   double bandwidthGBps; /* estimated one-way bandwidth, GB/s */
 } samLinkInfo_t;
 
-/* The live machine (hwloc, completed by CUDA/NVML when a driver is present). */
+/* The live machine (hwloc, completed by NVML and the CUDA driver, loaded at
+ * run time, when a driver is present). SAM_TOPO_FILE loads that XML file
+ * instead; SAM_TOPO_DUMP_FILE saves what was found. */
 SAM_API samResult_t samTopologyDiscover(samTopology_t* topo);
-/* A saved hwloc XML topology. */
+/* A saved hwloc XML topology (lstopo --of xml, sam-topo --of xml). A missing,
+ * empty, malformed or truncated file fails with a last error naming it. */
 SAM_API samResult_t samTopologyLoadXml(const char* path, samTopology_t* topo);
 /* Save as hwloc XML, loadable by samTopologyLoadXml and lstopo -i. */
 SAM_API samResult_t samTopologySaveXml(samTopology_t topo, const char* path);
 SAM_API samResult_t samTopologyGetCount(samTopology_t topo, samTopoCount_t what, int* count);
 SAM_API samResult_t samTopologyGetGpu(samTopology_t topo, int index, samGpuInfo_t* info);
 SAM_API samResult_t samTopologyGetNic(samTopology_t topo, int index, samNicInfo_t* info);
+/* The path between two GPUs: NVL where NVLink joins them (directly or
+ * through NVSwitches), else the PCIe class. bandwidthGBps is an estimate
+ * (docs/TOPOLOGY.md has the table); SELF has 0. */
 SAM_API samResult_t samTopologyGetLink(samTopology_t topo, int gpuA, int gpuB, samLinkInfo_t* info);
+/* The PCIe path between a GPU and a NIC (PIX..SYS; nvlinks is 0): what
+ * nearestNic was chosen by. */
+SAM_API samResult_t samTopologyGetNicLink(samTopology_t topo, int gpu, int nic, samLinkInfo_t* info);
 SAM_API samResult_t samTopologyDestroy(samTopology_t topo);
 
 /* ============================================================ communicator */
+/* NCCL-style: one rank calls samGetUniqueId, ships the id to every rank by its
+ * own means, and every rank calls samCommInitRank. Design: docs/COMM.md. */
 #define SAM_UNIQUE_ID_BYTES 128
 typedef struct {
-  char internal[SAM_UNIQUE_ID_BYTES];
+  char internal[SAM_UNIQUE_ID_BYTES]; /* root address, port, 128-bit secret */
 } samUniqueId;
 
 typedef struct samComm* samComm_t;
@@ -169,15 +183,17 @@ typedef enum { samBackendHost = 0, samBackendCuda = 1 } samBackend_t;
 #define SAM_CONFIG_UNDEF_INT (-2147483647 - 1)
 #define SAM_CONFIG_MAGIC 0x53414d43u /* "SAMC" */
 
-/* Fields left at SAM_CONFIG_UNDEF_INT take the env knob, else the default. */
+/* Fields left at SAM_CONFIG_UNDEF_INT take the env knob, else the default.
+ * backend and timeoutMs must be the same on every rank (init fails naming
+ * the field otherwise). */
 typedef struct {
   size_t size;          /* sizeof(samConfig_t) */
   unsigned int magic;   /* SAM_CONFIG_MAGIC */
   unsigned int version; /* SAM_VERSION_CODE */
   int backend;          /* samBackend_t; SAM_BACKEND, default host */
-  int cudaDevice;       /* SAM_CUDA_DEVICE, default LOCAL_RANK % devices */
-  int timeoutMs;        /* SAM_TIMEOUT_MS: bound on every wait for a peer */
-  int blocking;         /* reserved: 1 = init blocks until all ranks arrived */
+  int cudaDevice;       /* SAM_CUDA_DEVICE, default the local rank (cuda backend) */
+  int timeoutMs;        /* SAM_TIMEOUT_MS (default 30000): bound on every wait for a peer */
+  int blocking;         /* reserved: only 1 (init blocks until all ranks arrived) */
 } samConfig_t;
 
 #define SAM_CONFIG_INITIALIZER                                                   \
@@ -187,29 +203,44 @@ typedef struct {
         SAM_CONFIG_UNDEF_INT                                                     \
   }
 
-/* Called on one rank (the root); ship the id to every rank by your own means. */
+/* Called in the process of rank 0: starts the rendezvous listener (on the
+ * interface chosen by SAM_SOCKET_IFNAME) in the background; ship the id to
+ * every rank by your own means. */
 SAM_API samResult_t samGetUniqueId(samUniqueId* id);
+/* Collective over nranks processes. Fails within config->timeoutMs: samTimeout
+ * naming the missing ranks, samInvalidArgument naming a field the ranks
+ * disagree on (nranks, backend, timeoutMs). config may be NULL. */
 SAM_API samResult_t samCommInitRank(samComm_t* comm, int nranks, samUniqueId id, int rank,
                                     const samConfig_t* config);
 /* Rank, size and rendezvous from what the launcher set: torchrun (RANK,
- * WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT), Open MPI
- * (OMPI_COMM_WORLD_*), or SAM_RANK, SAM_NRANKS, SAM_ROOT_ADDR (host:port). */
+ * WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT; we listen on MASTER_PORT +
+ * SAM_BOOTSTRAP_PORT_OFFSET), Open MPI (OMPI_COMM_WORLD_* plus SAM_ROOT_ADDR),
+ * or SAM_RANK, SAM_NRANKS, SAM_ROOT_ADDR (host:port). SAM_SECRET, if set, is
+ * the job's secret (32 hex digits); else one is derived from the environment. */
 SAM_API samResult_t samCommInitFromEnv(samComm_t* comm, const samConfig_t* config);
+/* Frees the communicator (local: no synchronisation with the peers). */
 SAM_API samResult_t samCommDestroy(samComm_t comm);
-/* Always returns; wakes any rank of this process blocked in a libsam call. */
+/* Always returns at once; wakes any call of this process blocked on comm (it
+ * returns samInvalidUsage) and closes the connections so peers fail fast.
+ * Unlike ncclCommAbort it does not free: call samCommDestroy afterwards. */
 SAM_API samResult_t samCommAbort(samComm_t comm);
 /* A failure found after a call returned (a peer died, a timeout). */
 SAM_API samResult_t samCommGetAsyncError(samComm_t comm, samResult_t* asyncError);
 
 SAM_API samResult_t samCommRank(samComm_t comm, int* rank);
 SAM_API samResult_t samCommSize(samComm_t comm, int* size);
+/* Nodes are hosts (SAM_HOST_ID or hostname + boot id), numbered by their lowest rank. */
 SAM_API samResult_t samCommNodeCount(samComm_t comm, int* nodes);
 SAM_API samResult_t samCommNode(samComm_t comm, int* node);
+/* Index of this rank among the ranks of its node, in rank order. */
 SAM_API samResult_t samCommLocalRank(samComm_t comm, int* localRank);
 SAM_API samResult_t samCommLocalSize(samComm_t comm, int* localSize);
 /* nodes[r] for every rank r (an array of samCommSize entries). */
 SAM_API samResult_t samCommRankNodes(samComm_t comm, int* nodes);
+/* SELF for a rank with itself, NET between nodes, NODE within a node. */
 SAM_API samResult_t samCommLinkClass(samComm_t comm, int rankA, int rankB, samLinkClass_t* link);
+/* Fails within the timeout if a peer died (samRemoteError) or does not come
+ * (samTimeout, naming it); the communicator is then broken for good. */
 SAM_API samResult_t samCommBarrier(samComm_t comm);
 
 /* ================================================================= routing */

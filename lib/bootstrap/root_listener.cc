@@ -107,12 +107,15 @@ std::string rankList(const std::vector<int>& ranks) {
   return s;
 }
 
+std::string ranksNamed(const std::vector<int>& ranks) { return (ranks.size() == 1 ? "rank " : "ranks ") + rankList(ranks); }
+
 }  // namespace
 
-samResult_t RootListener::collect(int nranks, Deadline deadline, std::vector<Arrival>* arrivals, std::string* text) {
+samResult_t RootListener::collect(int nranks, Deadline deadline, int graceMs, std::vector<Arrival>* arrivals,
+                                  std::string* text) {
   // After a disagreement on nranks, wait briefly for the others so that they
   // too learn why, but never for ranks that may not exist.
-  const auto grace = std::chrono::milliseconds(500);
+  const auto grace = std::chrono::milliseconds(graceMs);
   std::chrono::steady_clock::time_point mismatchSeen{};
   bool mismatch = false, complete = false;
   {
@@ -160,7 +163,7 @@ samResult_t RootListener::collect(int nranks, Deadline deadline, std::vector<Arr
 
   if (mismatch) {
     std::string s = "ranks disagree on nranks:";
-    for (auto& kv : byNranks) s += " nranks=" + std::to_string(kv.first) + " on ranks " + rankList(kv.second) + ";";
+    for (auto& kv : byNranks) s += " nranks=" + std::to_string(kv.first) + " on " + ranksNamed(kv.second) + ";";
     s.pop_back();
     *text = s;
     return samInvalidArgument;
@@ -169,7 +172,7 @@ samResult_t RootListener::collect(int nranks, Deadline deadline, std::vector<Arr
     std::vector<int> missing;
     for (int r = 1; r < nranks; ++r)
       if ((*arrivals)[r].fd < 0) missing.push_back(r);
-    *text = "rendezvous at " + address_.toString() + " timed out: missing ranks: " + rankList(missing) +
+    *text = "timed out waiting at " + address_.toString() + ": missing ranks: " + rankList(missing) +
             " (never connected with this job's unique id)";
     return samTimeout;
   }

@@ -45,13 +45,13 @@ class RootListener {
   RootAddress address() const { return address_; }
   const wire::Secret& secret() const { return secret_; }
 
-  // Waits until ranks 1..nranks-1 have said hello, or `deadline`, or a short
-  // grace period after a rank that disagrees on nranks. Then stops listening
+  // Waits until ranks 1..nranks-1 have said hello, or `deadline`, or graceMs
+  // after the first rank that disagrees on nranks. Then stops listening
   // and hands over every connection that arrived (index = rank; fd -1 where
   // none), also on failure so the caller can tell them why. Returns success,
   // samTimeout (text names the missing ranks) or samInvalidArgument (text
   // names the ranks that disagree on nranks). Call at most once.
-  samResult_t collect(int nranks, Deadline deadline, std::vector<Arrival>* arrivals, std::string* text);
+  samResult_t collect(int nranks, Deadline deadline, int graceMs, std::vector<Arrival>* arrivals, std::string* text);
 
  private:
   struct Conn;

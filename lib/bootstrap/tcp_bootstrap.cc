@@ -145,7 +145,10 @@ samResult_t bootstrapConnect(const UniqueIdContents& id, int rank, int nranks, c
   std::vector<RootListener::Arrival> arrivals;
   std::string text;
   Deadline collectBy = Deadline::in(opts.timeoutMs - rootMarginMs(opts.timeoutMs));
-  samResult_t r = listener->collect(nranks, collectBy, &arrivals, &text);
+  // After a disagreement on nranks, the others still get a while to arrive
+  // and learn why (they are started at about the same time as the odd one).
+  int graceMs = std::clamp(opts.timeoutMs / 2, 1, 2000);
+  samResult_t r = listener->collect(nranks, collectBy, graceMs, &arrivals, &text);
   listener.reset();
   std::vector<int> fds, families;
   for (const auto& a : arrivals) {
@@ -280,7 +283,7 @@ samResult_t TcpBootstrap::rootSendWelcome(const wire::Secret& secret) {
     return failAndTell(samRemoteError, "rendezvous: sending the welcome failed: " + *writeError +
                                            " (the rank went away during the rendezvous)");
   if (w == Wait::TimedOut) return failAndTell(samTimeout, "rendezvous: sending the welcome timed out");
-  if (w == Wait::Aborted) return breakWith(samInvalidUsage, "rendezvous: aborted");
+  if (w == Wait::Aborted || aborted_) return breakWith(samInvalidUsage, "rendezvous: aborted");
   return samSuccess;
 }
 
@@ -291,7 +294,7 @@ samResult_t TcpBootstrap::leafHandshake(const wire::Secret& secret, Deadline dea
   startWrite(0, bytes, pendingWrites, writeError);
   auto slot = startRead(0);
   Wait w = runUntil([&] { return slot->done; }, deadline);
-  if (w == Wait::Aborted) return breakWith(samInvalidUsage, "rendezvous: aborted");
+  if (w == Wait::Aborted || aborted_) return breakWith(samInvalidUsage, "rendezvous: aborted");
   if (!slot->done)
     return breakWith(samTimeout, "rendezvous: rank " + std::to_string(rank_) + " got no answer from the root (rank 0) within " +
                                      std::to_string(opts_.timeoutMs) + " ms: missing ranks: 0");
@@ -362,7 +365,7 @@ samResult_t TcpBootstrap::rootCollective(wire::Op op, uint32_t seq, int bcastRoo
         return complete;
       },
       gatherBy);
-  if (w == Wait::Aborted) return breakWith(samInvalidUsage, what + ": the communicator was aborted");
+  if (w == Wait::Aborted || aborted_) return breakWith(samInvalidUsage, what + ": the communicator was aborted");
 
   // Judge in rank order so that every run reports the same culprit.
   for (int r = 1; r < nranks_; ++r) {
@@ -420,7 +423,7 @@ samResult_t TcpBootstrap::rootCollective(wire::Op op, uint32_t seq, int bcastRoo
   auto writeError = std::make_shared<std::string>();
   for (int r = 1; r < nranks_; ++r) startWrite(r, bytes, pendingWrites, writeError);
   w = runUntil([&] { return *pendingWrites == 0 || !writeError->empty(); }, deadline);
-  if (w == Wait::Aborted) return breakWith(samInvalidUsage, what + ": the communicator was aborted");
+  if (w == Wait::Aborted || aborted_) return breakWith(samInvalidUsage, what + ": the communicator was aborted");
   if (!writeError->empty())
     return failAndTell(samRemoteError, what + ": sending the result failed: " + *writeError +
                                            " (the rank went away)");
@@ -449,7 +452,7 @@ samResult_t TcpBootstrap::leafCollective(wire::Op op, uint32_t seq, int bcastRoo
   startWrite(0, bytes, pendingWrites, writeError);
   auto slot = startRead(0);
   Wait w = runUntil([&] { return slot->done; }, deadline);
-  if (w == Wait::Aborted) return breakWith(samInvalidUsage, what + ": the communicator was aborted");
+  if (w == Wait::Aborted || aborted_) return breakWith(samInvalidUsage, what + ": the communicator was aborted");
   if (!slot->done)
     return breakWith(samTimeout, what + ": rank " + std::to_string(rank_) + " got no answer from the root within " +
                                      std::to_string(opts_.timeoutMs) + " ms: missing ranks: 0");

@@ -141,6 +141,9 @@ ParseResult parseHeader(const uint8_t* data, size_t size, const Limits& limits, 
   int32_t bound = limits.nranks > 0 ? limits.nranks : kMaxRanks;
   if (h.rank < 0 || h.rank >= bound) return invalid("sender rank " + std::to_string(h.rank) + " out of range");
   h.seq = getU32(data + 12);
+  if (!typeTakesOp(h.type) && h.seq != 0) return invalid("sequence number set on a message outside a collective");
+  if ((h.type == MsgType::Welcome || h.type == MsgType::Result) && h.rank != 0)
+    return invalid("welcome/result not from rank 0");
   h.length = getU32(data + 16);
   if (h.length > limits.maxPayload)
     return invalid("payload of " + std::to_string(h.length) + " bytes exceeds the bound of " +
