@@ -48,7 +48,15 @@ struct DevSpec {
   const int* nodeRankStart;  // [numNodes + 1]
   const int* nodeRanks;      // [R]
   int allGroups, nodeLimited;
+  unsigned gsMagic;  // e / gs as __umulhi(e, gsMagic) (gs > 1), exact for e * gs < 2^32
 };
+
+__host__ __device__ inline unsigned divMagic(int d) { return d > 1 ? (unsigned)(0xffffffffull / (unsigned)d) + 1u : 0u; }
+
+// e / gs without an integer division (a dozen instructions on the GPU).
+__device__ __forceinline__ int groupOfExpert(const DevSpec& d, int e) {
+  return d.gs == 1 ? e : (int)__umulhi((unsigned)e, d.gsMagic);
+}
 
 // Flags and sums read back by the host after every call (one small copy).
 struct Small {
@@ -202,6 +210,7 @@ __device__ int warpScores(const DevSpec& d, const In* __restrict__ row, const Wa
 // Stages 1 and 2 for the token whose scores are in m. Lane i < k gets slot i's
 // expert; every lane gets `lowest` (selected expert of lowest s).
 __device__ void warpRoute(const DevSpec& d, const WarpMem& m, int lane, int& slotExpert, int& lowest) {
+  // (Stage 1 leaves gflag[g] == 2 for the chosen groups.)
   if (!d.allGroups) {
     for (int g = lane; g < d.G; g += 32) m.gflag[g] = 1;
     if (d.nodeLimited) {
@@ -246,14 +255,17 @@ __device__ void warpRoute(const DevSpec& d, const WarpMem& m, int lane, int& slo
     }
   }
   // Stage 2: each lane keeps its best remaining candidate; the warp takes the
-  // best of those k times.
-  unsigned long long taken = 0;  // bit j: expert lane + 32 j
+  // best of those k times. Bit j of a lane's masks stands for expert lane + 32 j.
+  unsigned long long cand = 0;
+  {
+    int j = 0;
+    for (int e = lane; e < d.E; e += 32, ++j)
+      if (d.allGroups || m.gflag[groupOfExpert(d, e)] == 2) cand |= 1ull << j;
+  }
   auto localBest = [&](float& bv, int& bi) {
     bi = -1;
-    int j = 0;
-    for (int e = lane; e < d.E; e += 32, ++j) {
-      if ((taken >> j) & 1ull) continue;
-      if (!d.allGroups && m.gflag[e / d.gs] != 2) continue;
+    for (unsigned long long left = cand; left; left &= left - 1) {
+      const int e = lane + 32 * (__ffsll((long long)left) - 1);
       const float v = m.sel[e];
       if (bi < 0 || beats(v, e, bv, bi)) bv = v, bi = e;
     }
@@ -268,7 +280,7 @@ __device__ void warpRoute(const DevSpec& d, const WarpMem& m, int lane, int& slo
     warpBest(bv, bi);
     if (lane == i) slotExpert = bi;
     if (bi >= 0 && (bi & 31) == lane) {
-      taken |= 1ull << (bi >> 5);
+      cand &= ~(1ull << (bi >> 5));
       localBest(lv, li);
     }
   }
@@ -349,7 +361,7 @@ __global__ void routeForwardKernel(DevSpec d, const In* __restrict__ logits, int
       if (!d.allGroups) {
         const double floor = m.s[lowest];
         for (int j = lane; j < d.E; j += 32)
-          if (m.gflag[j / d.gs] != 2) align += fmax(0.0, (double)m.s[j] - floor);
+          if (m.gflag[groupOfExpert(d, j)] != 2) align += fmax(0.0, (double)m.s[j] - floor);
       }
     }
     __syncwarp();
@@ -553,7 +565,7 @@ __global__ void backwardGradKernel(DevSpec d, const In* __restrict__ logits, int
       const float floor = m.s[lowest];
       int above = 0;
       for (int j = lane; j < d.E; j += 32)
-        if (m.gflag[j / d.gs] != 2 && m.s[j] > floor) g[j] += a.alignment, ++above;
+        if (m.gflag[groupOfExpert(d, j)] != 2 && m.s[j] > floor) g[j] += a.alignment, ++above;
 #pragma unroll
       for (int o = 16; o >= 1; o >>= 1) above += __shfl_xor_sync(kFull, above, o);
       __syncwarp();
@@ -659,6 +671,7 @@ DevSpec toDev(const RouteSpec& s, int* nodeData) {
   d.bias = s.bias;
   d.allGroups = s.allGroups();
   d.nodeLimited = s.nodeLimited();
+  d.gsMagic = divMagic(s.groupSize);
   d.rankNode = nodeData;
   d.nodeRankStart = nodeData + s.R;
   d.nodeRanks = nodeData + s.R + s.numNodes + 1;

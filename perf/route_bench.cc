@@ -1,0 +1,196 @@
+// route_bench: time of samRouteForward on one GPU for each preset and logits
+// dtype, against the HBM floor measured in the same run (bytes of logits read
+// + outputs written, over the device-to-device copy bandwidth) and, when given
+// the output of route_torch.py, against the same routing in PyTorch eager.
+//
+//   route_bench [-t tokens] [-e experts] [-r ranks] [-n iters] [-w warmup] [--torch FILE]
+//
+// Each timing is the median over n calls of CUDA events around one call (the
+// call includes its own stream synchronisation, see docs/ROUTING.md), after w
+// warm-up calls. Not a test: no pass/fail, just the table.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "sam.h"
+
+namespace {
+
+#define CK(x)                                                                          \
+  do {                                                                                 \
+    cudaError_t e_ = (x);                                                              \
+    if (e_ != cudaSuccess) {                                                           \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                    \
+    }                                                                                  \
+  } while (0)
+#define SK(x)                                                                               \
+  do {                                                                                      \
+    samResult_t r_ = (x);                                                                   \
+    if (r_ != samSuccess) {                                                                 \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, samGetLastError());    \
+      std::exit(1);                                                                         \
+    }                                                                                       \
+  } while (0)
+
+template <typename F>
+double medianUs(int warmup, int iters, cudaStream_t st, F&& body) {
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  for (int i = 0; i < warmup; ++i) body();
+  CK(cudaStreamSynchronize(st));
+  std::vector<float> ms;
+  for (int i = 0; i < iters; ++i) {
+    CK(cudaEventRecord(a, st));
+    body();
+    CK(cudaEventRecord(b, st));
+    CK(cudaEventSynchronize(b));
+    float t = 0;
+    CK(cudaEventElapsedTime(&t, a, b));
+    ms.push_back(t);
+  }
+  CK(cudaEventDestroy(a));
+  CK(cudaEventDestroy(b));
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2] * 1000.0;
+}
+
+uint16_t toBf16(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  b += 0x7fffu + ((b >> 16) & 1u);
+  return (uint16_t)(b >> 16);
+}
+
+// "preset dtype microseconds" lines from route_torch.py.
+std::map<std::string, double> readTorch(const char* path) {
+  std::map<std::string, double> m;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ss(line);
+    std::string preset, dtype;
+    double us;
+    if (ss >> preset >> dtype >> us) m[preset + " " + dtype] = us;
+  }
+  return m;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int64_t T = 65536;
+  int E = 256, R = 8, iters = 200, warmup = 20;
+  const char* torchFile = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() { return i + 1 < argc ? argv[++i] : (std::fprintf(stderr, "%s needs a value\n", a.c_str()), std::exit(2), ""); };
+    if (a == "-t") T = std::atoll(next());
+    else if (a == "-e") E = std::atoi(next());
+    else if (a == "-r") R = std::atoi(next());
+    else if (a == "-n") iters = std::atoi(next());
+    else if (a == "-w") warmup = std::atoi(next());
+    else if (a == "--torch") torchFile = next();
+    else {
+      std::fprintf(stderr, "usage: %s [-t tokens] [-e experts] [-r ranks] [-n iters] [-w warmup] [--torch FILE]\n", argv[0]);
+      return 2;
+    }
+  }
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, 0));
+  cudaStream_t st;
+  CK(cudaStreamCreate(&st));
+
+  // The ceiling: device-to-device copy of 1 GiB (read + write counted).
+  const size_t copyBytes = size_t(1) << 30;
+  void *c0, *c1;
+  CK(cudaMalloc(&c0, copyBytes));
+  CK(cudaMalloc(&c1, copyBytes));
+  CK(cudaMemset(c0, 1, copyBytes));
+  const double copyUs = medianUs(3, 20, st, [&] { CK(cudaMemcpyAsync(c1, c0, copyBytes, cudaMemcpyDeviceToDevice, st)); });
+  const double bw = 2.0 * copyBytes / (copyUs * 1e-6);  // bytes per second
+  CK(cudaFree(c0));
+  CK(cudaFree(c1));
+
+  std::printf("# route_bench: %s, T=%lld E=%d R=%d, median of %d calls after %d warm-up\n", prop.name,
+              (long long)T, E, R, iters, warmup);
+  std::printf("# device copy bandwidth (read+write): %.0f GB/s\n", bw / 1e9);
+  std::printf("# time: samRouteForward with expertIdx, weights, rankCounts, expertCounts and stats (one call,\n"
+              "#       its stream sync included); kernel-only: the same without stats and counts\n");
+  std::printf("# floor: (logits bytes + idx/weights/counts bytes) / copy bandwidth\n");
+  std::printf("#%12s %6s %3s %10s %10s %10s %8s %8s %10s %8s\n", "preset", "dtype", "k", "time(us)", "minimal(us)",
+              "floor(us)", "x floor", "min/flr", "torch(us)", "speedup");
+
+  std::mt19937_64 rng(12345);
+  std::uniform_real_distribution<float> u(-4, 4);
+  std::vector<float> xf(T * E);
+  for (auto& v : xf) v = u(rng);
+  std::vector<uint16_t> xb(T * E);
+  for (size_t i = 0; i < xb.size(); ++i) xb[i] = toBf16(xf[i]);
+  void *dx32, *dx16;
+  CK(cudaMalloc(&dx32, T * E * 4));
+  CK(cudaMalloc(&dx16, T * E * 2));
+  CK(cudaMemcpy(dx32, xf.data(), T * E * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dx16, xb.data(), T * E * 2, cudaMemcpyHostToDevice));
+  std::vector<float> biasH(E);
+  for (auto& v : biasH) v = u(rng) * 0.001f;
+  float* bias;
+  CK(cudaMalloc(&bias, E * 4));
+  CK(cudaMemcpy(bias, biasH.data(), E * 4, cudaMemcpyHostToDevice));
+  int32_t *idx, *rc, *ec;
+  float* w;
+  CK(cudaMalloc(&idx, T * 32 * 4));
+  CK(cudaMalloc(&w, T * 32 * 4));
+  CK(cudaMalloc(&rc, R * 4));
+  CK(cudaMalloc(&ec, E * 4));
+
+  const std::map<std::string, double> torch = torchFile ? readTorch(torchFile) : std::map<std::string, double>{};
+  const char* names[] = {"switch", "gshard", "sam", "deepseek-v2", "deepseek-v3"};
+  for (samDataType_t dt : {samFloat32, samBfloat16}) {
+    const char* dtn = dt == samFloat32 ? "fp32" : "bf16";
+    const void* logits = dt == samFloat32 ? dx32 : dx16;
+    for (int p = 0; p < 5; ++p) {
+      samRouteConfig_t c;
+      SK(samRouteConfigPreset((samRoutePreset_t)p, E, R, &c));
+      if (p == samPresetDeepseekV3) c.selectionBias = bias;
+      samRouteOutput_t full{idx, w, rc, ec, nullptr};
+      samRouteOutput_t minimal{idx, w, nullptr, nullptr, nullptr};
+      samRouteStats_t stats;
+      const double us = medianUs(warmup, iters, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &full, &stats, st)); });
+      const double usMin = medianUs(warmup, iters, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &minimal, nullptr, st)); });
+      const double bytes = double(T) * E * (dt == samFloat32 ? 4 : 2) + double(T) * c.topk * 8 + (E + R) * 4.0;
+      const double floorUs = bytes / bw * 1e6;
+      auto it = torch.find(std::string(names[p]) + " " + dtn);
+      const double tus = it == torch.end() ? 0.0 : it->second;
+      std::printf("%13s %6s %3d %10.1f %10.1f %10.1f %8.2f %8.2f %10.1f %8.1f\n", names[p], dtn, c.topk, us, usMin,
+                  floorUs, us / floorUs, usMin / floorUs, tus, tus > 0 ? tus / us : 0.0);
+      if (p == samPresetSam && dt == samFloat32)
+        std::printf("#   sam stats: pairs %lld, token-rank pairs %lld, expert balance %.4f, device balance %.4f, alignment %.1f\n",
+                    (long long)stats.pairsRouted, (long long)stats.tokenRankPairs, stats.expertBalanceLoss,
+                    stats.deviceBalanceLoss, stats.alignmentLoss);
+    }
+  }
+  // Capacity mode (second pass: sort per rank), for the record.
+  {
+    samRouteConfig_t c;
+    SK(samRouteConfigPreset(samPresetSam, E, R, &c));
+    c.capacityFactor = 1.0f;
+    samRouteOutput_t out{idx, w, rc, ec, nullptr};
+    samRouteStats_t stats;
+    const double us = medianUs(warmup, iters, st, [&] { SK(samRouteForward(&c, samMemCuda, dx16, samBfloat16, T, &out, &stats, st)); });
+    std::printf("# sam bf16 with capacity factor 1.0: %.1f us, %lld (token, rank) pairs dropped of %lld\n", us,
+                (long long)stats.pairsDropped, (long long)(stats.pairsDropped + stats.tokenRankPairs));
+  }
+  return 0;
+}
