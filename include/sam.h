@@ -384,8 +384,13 @@ typedef struct {
   { sizeof(samPlanConfig_t), SAM_PLAN_CONFIG_MAGIC, SAM_VERSION_CODE, 0, samFloat32, 0 }
 
 /* Builds the plan from a routing result and exchanges counts with every rank
- * (collective). expertIdx/weights [T, k] as from samRouteForward (entries -1 =
- * dropped). */
+ * (collective: every rank calls it, T may be 0). expertIdx/weights [T, k] as
+ * from samRouteForward (entries -1 = dropped), host memory. route must be the
+ * config the routing used (numRanks = communicator size). A rank with bad
+ * arguments fails with samInvalidArgument and its peers with samRemoteError;
+ * hidden, dtype, topk, numExperts and maxRecvRows must agree on all ranks.
+ * The first call on a communicator also sets up its transports. On the host
+ * backend every `stream` argument of the data path is ignored (pass NULL). */
 SAM_API samResult_t samPlanCreate(samComm_t comm, const samRouteConfig_t* route,
                                   const samPlanConfig_t* config, int64_t numTokens,
                                   const int32_t* expertIdx, const float* weights,
@@ -404,7 +409,10 @@ SAM_API samResult_t samPlanGetSizes(samHandle_t handle, samPlanSizes_t* sizes);
  * [numLocalExperts + 1], for a grouped GEMM (host memory copies). */
 SAM_API samResult_t samPlanGetExpertCounts(samHandle_t handle, int64_t* counts, int64_t* offsets);
 
-/* x [T, H] -> expertIn [expertRows, H] grouped by local expert. */
+/* The data-path calls are collective (every rank of the plan calls them in
+ * the same order) and write every element of their outputs.
+ * x [T, H] -> expertIn [expertRows, H] grouped by local expert (capacity
+ * mode: [maxRecvRows, H], rows past expertRows zeroed). */
 SAM_API samResult_t samDispatch(samHandle_t handle, const void* x, void* expertIn, void* stream);
 /* expertOut [expertRows, H] -> y [T, H]: weighted sum of a token's experts on
  * their rank, one vector back per (token, rank), summed at the source. */
@@ -413,8 +421,9 @@ SAM_API samResult_t samCombine(samHandle_t handle, const void* expertOut, void* 
 SAM_API samResult_t samDispatchBackward(samHandle_t handle, const void* gradExpertIn, void* gradX,
                                         void* stream);
 /* gradY [T, H] -> gradExpertOut [expertRows, H] = w * gradY, and
- * gradWeights [T, k] fp32 = <gradY, expertOut> computed on the expert's rank.
- * expertOut is the combine's input. gradWeights may be NULL. */
+ * gradWeights [T, k] fp32 = <gradY, expertOut> computed on the expert's rank
+ * (0 for dropped slots). expertOut is the combine's input. gradWeights may be
+ * NULL; the weight gradients are still exchanged (a peer may want its own). */
 SAM_API samResult_t samCombineBackward(samHandle_t handle, const void* gradY,
                                        const void* expertOut, void* gradExpertOut,
                                        float* gradWeights, void* stream);

@@ -5,6 +5,7 @@
 #include "comm/comm.h"
 #include "core/error.h"
 #include "transport/exchange.h"
+#include "transport/exchange_label.h"
 
 namespace sam {
 namespace {
@@ -53,6 +54,7 @@ samResult_t HostExecutor::backward(const void* send, void* recv, size_t unit) {
 }
 
 samResult_t HostExecutor::dispatch(const void* x, void* expertIn) {
+  ExchangeLabel label("dispatch");
   const size_t rb = format_.bytes();
   sendBuf_.resize(layout_.send.total() * rb);
   recvBuf_.resize(layout_.recv.total() * rb);
@@ -72,14 +74,19 @@ samResult_t HostExecutor::combineWith(const void* rows, void* y, bool unitWeight
   return samSuccess;
 }
 
-samResult_t HostExecutor::combine(const void* expertOut, void* y) { return combineWith(expertOut, y, false); }
+samResult_t HostExecutor::combine(const void* expertOut, void* y) {
+  ExchangeLabel label("combine");
+  return combineWith(expertOut, y, false);
+}
 
 samResult_t HostExecutor::dispatchBackward(const void* gradExpertIn, void* gradX) {
+  ExchangeLabel label("dispatch backward");
   return combineWith(gradExpertIn, gradX, true);
 }
 
 samResult_t HostExecutor::combineBackward(const void* gradY, const void* expertOut, void* gradExpertOut,
                                           float* gradWeights) {
+  ExchangeLabel label("combine backward");
   const size_t rb = format_.bytes();
   const int k = layout_.placement.topk;
   sendBuf_.resize(layout_.send.total() * rb);

@@ -51,13 +51,14 @@ void reduceSlots(const RecvLayout& recv, int topk, const RowFormat& f, const voi
 void sumPerToken(const SendLayout& send, int64_t numTokens, const RowFormat& f, const void* vectors,
                  void* y) {
   const size_t rb = f.bytes();
-  const size_t H = static_cast<size_t>(f.hidden);
-  std::vector<float> acc(static_cast<size_t>(numTokens) * H, 0.0f);
-  // Vectors are stored rank after rank, so this loop adds rank 0's vector of
-  // a token first, then rank 1's, ...: the same order on every run.
-  for (int64_t i = 0; i < send.total(); ++i)
-    accumulateRow(f.dtype, rowAt(vectors, i, rb), 1.0f, acc.data() + send.token[i] * H, H);
-  for (int64_t t = 0; t < numTokens; ++t) storeRow(f.dtype, acc.data() + t * H, rowAt(y, t, rb), H);
+  std::vector<float> acc(f.hidden);
+  for (int64_t t = 0; t < numTokens; ++t) {
+    // The token's vectors in ascending rank order: the same sum on every run.
+    std::fill(acc.begin(), acc.end(), 0.0f);
+    for (int64_t i = send.tokenOffset[t]; i < send.tokenOffset[t + 1]; ++i)
+      accumulateRow(f.dtype, rowAt(vectors, send.tokenVector[i], rb), 1.0f, acc.data(), f.hidden);
+    storeRow(f.dtype, acc.data(), rowAt(y, t, rb), f.hidden);
+  }
 }
 
 void scaleToRows(const RecvLayout& recv, int topk, const RowFormat& f, const void* recvd,

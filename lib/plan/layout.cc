@@ -60,6 +60,12 @@ SendLayout buildSendLayout(const ExpertPlacement& p, int64_t numTokens, const in
       s.weight[slotOf[r] * k + j] = weights[t * k + j];
     }
   }
+  s.tokenOffset.assign(numTokens + 1, 0);
+  for (int64_t i = 0; i < total; ++i) s.tokenOffset[s.token[i] + 1] += 1;
+  for (int64_t t = 0; t < numTokens; ++t) s.tokenOffset[t + 1] += s.tokenOffset[t];
+  s.tokenVector.assign(total, 0);
+  std::vector<int64_t> next(s.tokenOffset.begin(), s.tokenOffset.end() - 1);
+  for (int64_t i = 0; i < total; ++i) s.tokenVector[next[s.token[i]]++] = i;  // i ascends with the rank
   return s;
 }
 

@@ -36,6 +36,10 @@ struct SendLayout {
   std::vector<int64_t> rows;         // [R] (token, expert) rows each rank will expand
   std::vector<int32_t> localExpert;  // [vectors * k] local expert per slot, -1 = not on that rank
   std::vector<float> weight;         // [vectors * k] weight per slot, 0 where localExpert is -1
+  // Per token, its vectors in ascending rank order (CSR), so the source sums
+  // a token's returning vectors in one pass, in a fixed order.
+  std::vector<int64_t> tokenOffset;  // [T + 1]
+  std::vector<int64_t> tokenVector;  // [vectors]
   int64_t total() const { return offset.empty() ? 0 : offset.back(); }
 };
 

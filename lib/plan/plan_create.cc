@@ -11,6 +11,7 @@
 #include "plan/dtype_convert.h"
 #include "plan/host_executor.h"
 #include "transport/exchange.h"
+#include "transport/exchange_label.h"
 
 namespace sam {
 namespace {
@@ -179,6 +180,7 @@ samResult_t createPlan(samComm* comm, const PlanRequest& req, std::unique_ptr<sa
     h->maxRecvRows = req.config->maxRecvRows;
   }
 
+  ExchangeLabel label("plan");
   // Phase 1: counts (every rank's whole row of the count matrix, to all).
   std::vector<uint8_t> block(countBlockBytes(R), 0);
   CountHeader me{kCountMagic, mine, h->hidden, h->dtype, L.placement.topk, L.placement.numExperts, h->maxRecvRows,

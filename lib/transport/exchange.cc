@@ -5,9 +5,13 @@
 #include "comm/comm.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "transport/exchange_label.h"
 #include "transport/host_backend.h"
 
 namespace sam {
+
+thread_local const char* ExchangeLabel::current_ = nullptr;
+
 namespace {
 
 const char* transportName(samTransport_t t) {
@@ -39,8 +43,8 @@ void logTraffic(const samComm* comm, uint64_t seq, const TrafficTable& t) {
     for (int k = 0; k < samNumTransports; ++k) {
       samTrafficCounter_t c = t.get(p, static_cast<samTransport_t>(k));
       if (c.messagesSent + c.messagesReceived == 0) continue;
-      SAM_INFO(LOG_NET, "exchange %llu: peer %d via %s: sent %llu bytes in %llu messages, received %llu bytes in %llu "
-               "messages", static_cast<unsigned long long>(seq), p, transportName(static_cast<samTransport_t>(k)),
+      SAM_INFO(LOG_NET, "%s (exchange %llu): peer %d via %s: sent %llu bytes in %llu messages, received %llu bytes in "
+               "%llu messages", ExchangeLabel::current(), static_cast<unsigned long long>(seq), p, transportName(static_cast<samTransport_t>(k)),
                static_cast<unsigned long long>(c.bytesSent), static_cast<unsigned long long>(c.messagesSent),
                static_cast<unsigned long long>(c.bytesReceived), static_cast<unsigned long long>(c.messagesReceived));
     }

@@ -5,12 +5,8 @@
 #include "transport/self/self_transport.h"
 #include "transport/shm/shm_transport.h"
 
-// The UCX transport lives in its own branch of the tree; it is used when built.
-#if SAM_HAVE_UCX && __has_include("transport/ucx/ucx_transport.h")
+#if SAM_HAVE_UCX
 #include "transport/ucx/ucx_transport.h"
-#define SAM_HOST_BACKEND_UCX 1
-#else
-#define SAM_HOST_BACKEND_UCX 0
 #endif
 
 namespace sam {
@@ -34,7 +30,7 @@ samResult_t HostBackend::create(samComm* comm, std::unique_ptr<HostBackend>* out
   b->transports.push_back(std::move(shm));
 
   if (cv.nodeCount() > 1) {
-#if SAM_HOST_BACKEND_UCX
+#if SAM_HAVE_UCX
     std::unique_ptr<Transport> ucx;
     SAM_CHECK(createUcxTransport(*comm->bootstrap, comm->config.timeoutMs, &ucx));
     for (int r = 0; r < R; ++r)

@@ -1,0 +1,220 @@
+// The data path with real processes over a hand-made communicator (fork
+// harness): exactness against the dense reference, traffic to the byte,
+// capacity mode, bad input, and a rank that dies mid-dispatch.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+
+#include "datapath_check.h"
+#include "fork_comm.h"
+
+namespace {
+
+using samtest::LayerCase;
+
+LayerCase makeCase(int R, int L, int k, int H, samDataType_t dtype, uint64_t seed) {
+  LayerCase c;
+  c.nranks = R;
+  c.numExperts = R * L;
+  c.topk = k;
+  c.hidden = H;
+  c.dtype = dtype;
+  c.seed = seed;
+  c.rankNode.assign(R, 0);
+  c.route.size = sizeof(samRouteConfig_t);
+  c.route.magic = SAM_ROUTE_CONFIG_MAGIC;
+  c.route.version = SAM_VERSION_CODE;
+  c.route.numExperts = c.numExperts;
+  c.route.numRanks = R;
+  c.route.topk = k;
+  return c;
+}
+
+int runCase(const LayerCase& c, int timeoutMs = 20000) {
+  auto res = samtest::runRanks(c.nranks, [&](int rank, samtest::ForkBootstrap& bs) {
+    auto comm = samtest::makeForkComm(bs, c.rankNode, timeoutMs);
+    return samtest::runLayerCheck(comm.get(), c, rank);
+  });
+  if (!res.allOk()) fprintf(stderr, "%s\n", res.describe().c_str());
+  return res.allOk() ? 0 : 1;
+}
+
+uint64_t freshSeed() {
+  std::random_device rd;
+  return (uint64_t(rd()) << 32) | rd();
+}
+
+TEST(DatapathFork, RandomRoutesAllDtypes) {
+  const uint64_t seed = freshSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  for (int R : {1, 2, 3, 4}) {
+    for (samDataType_t dt : {samFloat32, samBfloat16, samFloat16}) {
+      LayerCase c = makeCase(R, 3, 2, 13, dt, seed + R);
+      c.routeOf = [c](int rank) {
+        // Rank 1 has no tokens at all; the others an awkward number.
+        return samtest::randomRoute(c, rank, rank == 1 ? 0 : 17 + 5 * rank, 0.15);
+      };
+      EXPECT_EQ(runCase(c), 0) << R << " ranks, dtype " << dt;
+    }
+  }
+}
+
+TEST(DatapathFork, TwoNodesUseUcxBetweenAndShmWithin) {
+#if !SAM_HAVE_UCX
+  GTEST_SKIP() << "built without UCX (SAM_WITH_UCX): ranks on two nodes need it";
+#endif
+  const uint64_t seed = freshSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  for (int R : {2, 4}) {
+    LayerCase c = makeCase(R, 2, 2, 9, R == 2 ? samBfloat16 : samFloat32, seed + R);
+    for (int r = 0; r < R; ++r) c.rankNode[r] = r < R / 2 ? 0 : 1;
+    c.routeOf = [c](int rank) { return samtest::randomRoute(c, rank, rank == 0 ? 0 : 23, 0.1); };
+    EXPECT_EQ(runCase(c), 0) << R << " ranks on 2 nodes";
+  }
+}
+
+TEST(DatapathFork, EveryTokenToOneExpert) {
+  LayerCase c = makeCase(4, 2, 3, 6, samFloat32, freshSeed());
+  c.routeOf = [c](int rank) { return samtest::randomRoute(c, rank, 40, 0, /*oneExpert=*/5); };
+  EXPECT_EQ(runCase(c), 0);
+}
+
+TEST(DatapathFork, CapacityModeFitsAndPads) {
+  LayerCase c = makeCase(3, 2, 2, 5, samFloat32, freshSeed());
+  c.routeOf = [c](int rank) { return samtest::randomRoute(c, rank, 12, 0.1); };
+  c.maxRecvRows = 3 * 12 * 2;  // every slot could land on one rank: always fits
+  EXPECT_EQ(runCase(c), 0);
+}
+
+TEST(DatapathFork, CapacityOverflowFailsOnEveryRankNamingSizes) {
+  LayerCase c = makeCase(3, 2, 2, 5, samFloat32, freshSeed());
+  c.routeOf = [c](int rank) { return samtest::randomRoute(c, rank, 20, 0, /*oneExpert=*/0); };
+  c.maxRecvRows = 10;  // rank 0 needs 60 rows (every token's slot 0)
+  auto res = samtest::runRanks(3, [&](int rank, samtest::ForkBootstrap& bs) {
+    auto comm = samtest::makeForkComm(bs, c.rankNode, 10000);
+    samtest::RankRoute r = c.routeOf(rank);
+    samPlanConfig_t pc = SAM_PLAN_CONFIG_INITIALIZER;
+    pc.hidden = 5;
+    pc.maxRecvRows = 10;
+    samHandle_t h = nullptr;
+    samResult_t st = samPlanCreate(comm.get(), &c.route, &pc, r.numTokens, r.expertIdx.data(), r.weights.data(),
+                                   nullptr, &h);
+    CHILD_CHECK(st == samInvalidArgument && h == nullptr, "got %d", st);
+    CHILD_CHECK(strstr(samGetLastError(), "capacity mode: rank 0 would receive ") &&
+                    strstr(samGetLastError(), "expert rows but maxRecvRows is 10"), "message: %s",
+                samGetLastError());
+    return 0;
+  });
+  EXPECT_TRUE(res.allOk()) << res.describe();
+}
+
+TEST(DatapathFork, BadArgumentOnOneRankFailsThePeersQuickly) {
+  LayerCase c = makeCase(3, 2, 2, 5, samFloat32, freshSeed());
+  auto res = samtest::runRanks(3, [&](int rank, samtest::ForkBootstrap& bs) {
+    auto comm = samtest::makeForkComm(bs, c.rankNode, 30000);
+    samtest::RankRoute r = samtest::randomRoute(c, rank, 4, 0);
+    if (rank == 2) r.expertIdx[3] = 99;  // out of range
+    samPlanConfig_t pc = SAM_PLAN_CONFIG_INITIALIZER;
+    pc.hidden = 5;
+    samHandle_t h = nullptr;
+    samResult_t st = samPlanCreate(comm.get(), &c.route, &pc, 4, r.expertIdx.data(), r.weights.data(), nullptr, &h);
+    if (rank == 2) {
+      CHILD_CHECK(st == samInvalidArgument, "got %d", st);
+      CHILD_CHECK(strstr(samGetLastError(), "expertIdx[1][1] is 99"), "message: %s", samGetLastError());
+    } else {
+      CHILD_CHECK(st == samRemoteError, "got %d", st);
+      CHILD_CHECK(strstr(samGetLastError(), "rank(s) 2"), "message: %s", samGetLastError());
+    }
+    return 0;
+  }, 10000, /*killAfterMs=*/15000);  // far below the 30 s timeout: no waiting for it
+  EXPECT_TRUE(res.allOk()) << res.describe();
+}
+
+TEST(DatapathFork, MismatchedHiddenIsNamed) {
+  LayerCase c = makeCase(2, 2, 1, 5, samFloat32, freshSeed());
+  auto res = samtest::runRanks(2, [&](int rank, samtest::ForkBootstrap& bs) {
+    auto comm = samtest::makeForkComm(bs, c.rankNode, 10000);
+    samtest::RankRoute r = samtest::randomRoute(c, rank, 3, 0);
+    samPlanConfig_t pc = SAM_PLAN_CONFIG_INITIALIZER;
+    pc.hidden = 5 + rank;
+    samHandle_t h = nullptr;
+    samResult_t st = samPlanCreate(comm.get(), &c.route, &pc, 3, r.expertIdx.data(), r.weights.data(), nullptr, &h);
+    CHILD_CHECK(st == samInvalidArgument, "got %d", st);
+    CHILD_CHECK(strstr(samGetLastError(), "config->hidden differs between ranks: 5 on rank 0, 6 on rank 1"),
+                "message: %s", samGetLastError());
+    return 0;
+  });
+  EXPECT_TRUE(res.allOk()) << res.describe();
+}
+
+TEST(DatapathFork, RankDyingMidDispatchFailsThePeers) {
+  LayerCase c = makeCase(3, 2, 2, 4096, samFloat32, freshSeed());
+  auto start = std::chrono::steady_clock::now();
+  auto res = samtest::runRanks(3, [&](int rank, samtest::ForkBootstrap& bs) {
+    auto comm = samtest::makeForkComm(bs, c.rankNode, 3000);
+    samtest::RankRoute r = samtest::randomRoute(c, rank, 64, 0);
+    samPlanConfig_t pc = SAM_PLAN_CONFIG_INITIALIZER;
+    pc.hidden = c.hidden;
+    samHandle_t h = nullptr;
+    CHILD_CHECK(samPlanCreate(comm.get(), &c.route, &pc, 64, r.expertIdx.data(), r.weights.data(), nullptr, &h) ==
+                    samSuccess, "%s", samGetLastError());
+    if (rank == 2) _exit(7);  // dies before its dispatch: 64 x 16 KiB rows never come
+    samPlanSizes_t sz;
+    samPlanGetSizes(h, &sz);
+    std::vector<float> x(64 * c.hidden, 1.f), in(sz.expertRows * c.hidden);
+    samResult_t st = samDispatch(h, x.data(), in.data(), nullptr);
+    CHILD_CHECK(st == samRemoteError || st == samTimeout, "dispatch returned %d", st);
+    // The communicator's data path is now broken for good, and says so.
+    CHILD_CHECK(samDispatch(h, x.data(), in.data(), nullptr) == samInvalidUsage, "second dispatch");
+    samPlanDestroy(h);
+    return 0;
+  });
+  EXPECT_EQ(res.exitCodes[0], 0) << res.describe();
+  EXPECT_EQ(res.exitCodes[1], 0) << res.describe();
+  EXPECT_EQ(res.exitCodes[2], 7) << res.describe();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+}
+
+TEST(DatapathFork, AbortWakesADispatchWaitingForAPeer) {
+  LayerCase c = makeCase(2, 2, 1, 1024, samFloat32, freshSeed());
+  auto res = samtest::runRanks(2, [&](int rank, samtest::ForkBootstrap& bs) {
+    auto comm = samtest::makeForkComm(bs, c.rankNode, 30000);
+    samtest::RankRoute r = samtest::randomRoute(c, rank, 256, 0);
+    samPlanConfig_t pc = SAM_PLAN_CONFIG_INITIALIZER;
+    pc.hidden = c.hidden;
+    samHandle_t h = nullptr;
+    CHILD_CHECK(samPlanCreate(comm.get(), &c.route, &pc, 256, r.expertIdx.data(), r.weights.data(), nullptr, &h) ==
+                    samSuccess, "%s", samGetLastError());
+    if (rank == 1) {
+      usleep(1000 * 1000);  // never dispatches; alive well past the abort
+      return 0;
+    }
+    samPlanSizes_t sz;
+    samPlanGetSizes(h, &sz);
+    std::vector<float> x(256 * c.hidden, 1.f), in(sz.expertRows * c.hidden);
+    std::thread aborter([&] {
+      usleep(200 * 1000);
+      samCommAbort(comm.get());
+    });
+    auto t0 = std::chrono::steady_clock::now();
+    samResult_t st = samDispatch(h, x.data(), in.data(), nullptr);
+    aborter.join();
+    CHILD_CHECK(st == samInvalidUsage, "dispatch returned %d (%s)", st, samGetLastError());
+    CHILD_CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10), "abort was not seen before the 30 s timeout");
+    samPlanDestroy(h);
+    return 0;
+  });
+  EXPECT_EQ(res.exitCodes[0], 0) << res.describe();
+}
+
+TEST(DatapathFork, ArgumentErrorsNameTheArgument) {
+  EXPECT_EQ(samPlanCreate(nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, nullptr), samInvalidArgument);
+  EXPECT_NE(strstr(samGetLastError(), "comm is NULL"), nullptr) << samGetLastError();
+  EXPECT_EQ(samPlanDestroy(nullptr), samSuccess);
+  samPlanSizes_t sz;
+  EXPECT_EQ(samPlanGetSizes(nullptr, &sz), samInvalidArgument);
+  EXPECT_EQ(samDispatch(nullptr, nullptr, nullptr, nullptr), samInvalidArgument);
+}
+
+}  // namespace
