@@ -14,9 +14,11 @@
 // - wait() completes every exchange posted since the previous wait, not only
 //   the last one, so two exchanges may be in flight.
 // - A peer that dies gives samRemoteError (UCX's PEER error mode), one that
-//   stays silent samTimeout; both name the ranks. Any failure breaks the
-//   transport for good: every later post() and wait() fails with the same
-//   code, since the ranks no longer agree on which exchange is which.
+//   stays silent samTimeout; both name the ranks. The blocks with healthy
+//   peers get up to 0.5 s more to finish, so that those peers do not fail
+//   too and blame this rank. Any failure breaks the transport for good: every
+//   later post() and wait() fails with the same code, since the ranks no
+//   longer agree on which exchange is which.
 // - `peers` must not contain this rank (the self transport copies those).
 // - One thread at a time (UCS_THREAD_MODE_SERIALIZED), not concurrently.
 #pragma once
@@ -30,13 +32,13 @@
 namespace sam {
 
 // Collective over all ranks of `bootstrap`: each calls it once, in the same
-// order as its other bootstrap collectives. Exchanges worker addresses and
-// creates an endpoint to every other rank; fails on every rank (naming the
-// ranks at fault) if any rank could not start UCX or create its endpoints.
-// Connections are made by UCX on first use, so an unreachable peer shows up
-// in the first wait().
-// The destructor flushes and closes the endpoints, waiting at most
-// min(timeoutMs, 2 s) (2 s when timeoutMs <= 0): it never hangs. `*out` is written only on success.
+// order as its other bootstrap collectives. Exchanges worker addresses,
+// creates an endpoint to every other rank and sends one small message over
+// each connection both ways (bounded by `timeoutMs`), so every rank fails,
+// naming the ranks at fault, if any rank could not start UCX, create its
+// endpoints or reach the others. The destructor flushes and closes the
+// endpoints, waiting at most min(timeoutMs, 2 s) (2 s when timeoutMs <= 0):
+// it never hangs. `*out` is written only on success. See docs/UCX.md.
 samResult_t createUcxTransport(Bootstrap& bootstrap, int timeoutMs, std::unique_ptr<Transport>* out);
 
 }  // namespace sam

@@ -29,8 +29,11 @@ struct ExchangeData {
 
 ExchangeData makeExchange(uint64_t seed, uint64_t seq, int rank, int nranks, SizeRule size = randomBlockSize);
 
-// "" when every received block holds exactly what its sender wrote and every
-// byte outside the blocks still holds the poison; else what was wrong.
+// "" when the block from every peer in `served` holds exactly what its sender
+// wrote and every other byte still holds the poison; else what was wrong.
+std::string checkReceived(const ExchangeData& x, uint64_t seed, uint64_t seq, int rank, int nranks,
+                          const std::vector<int>& served);
+// The same with every other rank served.
 std::string checkReceived(const ExchangeData& x, uint64_t seed, uint64_t seq, int rank, int nranks);
 
 }  // namespace sam::test
