@@ -63,9 +63,11 @@ int runAsRank(Options opt) {
     all.insert(all.end(), points.begin(), points.end());
   }
   int64_t wrong = 0;
-  for (const PointResult& p : all)
+  for (const PointResult& p : all) {
     for (const auto& kv : p.ops)
       if (kv.second.wrong > 0) wrong += kv.second.wrong;
+    wrong += p.planCounterMismatches;  // traffic that is not counted right is a wrong result too
+  }
   if (printer) {
     if (opt.demo) printDemo(opt, info, all);
     else printFooter(opt, all);

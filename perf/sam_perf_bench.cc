@@ -221,7 +221,17 @@ PointResult runPoint(Ranks& ranks, const Options& opt, const LayerSetup& setup, 
       r.ran = true;
       r.wrong = op.wrong;
       r.timeUs = timeLoop(ranks, opt, op.body);
-      res.traffic[key(op.op, name)] = measureTraffic(ranks, op.body);
+      // dispatch and combine keep the plan, so its own counters must grow by
+      // exactly what the communicator's counted.
+      const bool samePlan = std::string(op.op) == "dispatch" || std::string(op.op) == "combine";
+      double planBefore = samePlan ? impl.planBytesSent() : -1;
+      TrafficResult t = measureTraffic(ranks, op.body);
+      if (planBefore >= 0) {
+        double planDelta = ranks.sumOverRanks(std::vector<double>{impl.planBytesSent() - planBefore})[0];
+        res.planCounterChecks += 1;
+        if (planDelta != t.remoteBytes() + t.selfBytes) res.planCounterMismatches += 1;
+      }
+      res.traffic[key(op.op, name)] = t;
     }
   }
 

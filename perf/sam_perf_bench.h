@@ -41,6 +41,9 @@ struct PointResult {
   std::map<std::string, double> sendVectors;     // per impl, summed over ranks
   OpResult memcpyCeiling;                        // time and algbw of a memcpy of the dispatched bytes
   int64_t routeNearTies = 0;
+  // SAM dispatch/combine calls whose plan counters (samPlanGetTraffic)
+  // disagreed with the communicator's (samCommGetTraffic), and how many were compared.
+  int64_t planCounterMismatches = 0, planCounterChecks = 0;
 };
 
 struct LayerSetup {

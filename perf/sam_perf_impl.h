@@ -27,6 +27,9 @@ class MoeImpl {
   virtual const std::vector<int64_t>& expertOffsets() const = 0;
   // Hidden vectors this rank sends in one dispatch (to itself included).
   virtual int64_t sendVectors() const = 0;
+  // Bytes sent so far under the current plan by its own counters, or -1 when
+  // the implementation keeps none (samPlanGetTraffic for SAM).
+  virtual double planBytesSent() const { return -1; }
 };
 
 // SAM: samPlanCreate / samDispatch / samCombine.
@@ -41,7 +44,7 @@ class SamImpl : public MoeImpl {
   int64_t expertRows() const override { return sizes_.expertRows; }
   const std::vector<int64_t>& expertOffsets() const override { return offsets_; }
   int64_t sendVectors() const override { return sizes_.sendTokens; }
-  samHandle_t handle() const { return handle_; }
+  double planBytesSent() const override;
 
  private:
   samComm_t comm_;

@@ -174,6 +174,14 @@ int64_t printFooter(const Options& opt, const std::vector<PointResult>& points) 
       if (s > 0) std::printf("#   %-9s time baseline / SAM: %.2fx (summed over sizes)\n", op.c_str(), b / s);
     }
   }
+  int64_t checks = 0, mismatches = 0;
+  for (const PointResult& p : points) {
+    checks += p.planCounterChecks;
+    mismatches += p.planCounterMismatches;
+  }
+  if (checks > 0)
+    std::printf("# samPlanGetTraffic vs samCommGetTraffic: %" PRId64 " of %" PRId64 " SAM calls disagree %s\n",
+                mismatches, checks, mismatches == 0 ? "OK" : "FAILED");
   for (const PointResult& p : points)
     if (p.routeNearTies > 0)
       std::printf("# route k=%d tokens=%" PRId64 ": %" PRId64 " near-tie tokens not compared\n", p.topk, p.tokens,

@@ -36,6 +36,19 @@ void SamImpl::combine(const void* expertOut, void* y) {
   check(samCombine(handle_, expertOut, y, nullptr), "samCombine");
 }
 
+double SamImpl::planBytesSent() const {
+  int nranks = 0;
+  check(samCommSize(comm_, &nranks), "samCommSize");
+  double bytes = 0;
+  for (int peer = 0; peer < nranks; ++peer)
+    for (int t = 0; t < samNumTransports; ++t) {
+      samTrafficCounter_t c{};
+      check(samPlanGetTraffic(handle_, peer, static_cast<samTransport_t>(t), &c), "samPlanGetTraffic");
+      bytes += static_cast<double>(c.bytesSent);
+    }
+  return bytes;
+}
+
 void runLocalExperts(const Layer& layer, int rank, const std::vector<int64_t>& offsets, const void* in,
                      void* out) {
   const size_t rb = layer.rowBytes();

@@ -77,6 +77,8 @@ void expectClean(const std::string& args, int groups, int expectRows) {
   for (long long w : wrong) EXPECT_EQ(w, 0);
   EXPECT_NE(r.output.find("# Out of bounds values : 0 OK"), std::string::npos);
   EXPECT_NE(r.output.find("# Avg bus bandwidth"), std::string::npos);
+  if (r.output.find("dispatch (sam)") != std::string::npos)
+    EXPECT_NE(r.output.find("SAM calls disagree OK"), std::string::npos);
 }
 
 // route (sam) + plan, dispatch, combine, roundtrip for sam and the baseline.
