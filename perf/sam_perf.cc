@@ -47,6 +47,7 @@ int runAsRank(Options opt) {
   info.nodes = ranks.nodes();
   info.preset = opt.preset;
   info.launcher = launcherName();
+  info.rankLines = ranks.describeRanks();
   if (printer && !opt.demo) printRunHeader(opt, info);
 
   std::vector<int> topks = opt.topks.empty() ? std::vector<int>{0} : opt.topks;

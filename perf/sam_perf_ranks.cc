@@ -1,5 +1,8 @@
 #include "sam_perf_ranks.h"
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -59,6 +62,19 @@ int64_t Ranks::sumOverRanks(int64_t v) {
     sum += o;
   }
   return sum;
+}
+
+std::vector<std::string> Ranks::describeRanks() {
+  int localRank = 0;
+  check(samCommLocalRank(comm_, &localRank), "samCommLocalRank");
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  const char* hostId = std::getenv("SAM_HOST_ID");
+  char line[512];
+  std::snprintf(line, sizeof line, "Rank %2d Pid %7d on %s%s%s node %d local rank %d", rank_,
+                static_cast<int>(::getpid()), host, hostId ? " as " : "", hostId ? hostId : "", rankNodes_[rank_],
+                localRank);
+  return allgather(line);
 }
 
 std::vector<double> Ranks::sumOverRanks(const std::vector<double>& v) {

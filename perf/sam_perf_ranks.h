@@ -31,6 +31,8 @@ class Ranks {
   int64_t sumOverRanks(int64_t v);
   // Element-wise sums of equally long vectors.
   std::vector<double> sumOverRanks(const std::vector<double>& v);
+  // One line per rank for the header: pid, host identity, node, local rank.
+  std::vector<std::string> describeRanks();
 
  private:
   std::vector<std::string> allgather(const std::string& mine);

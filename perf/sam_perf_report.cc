@@ -40,6 +40,7 @@ void printRunHeader(const Options& opt, const RunInfo& info) {
   std::printf("# sam-perf (libsam %d.%d.%d): MoE route, dispatch and combine, host backend\n", SAM_MAJOR,
               SAM_MINOR, SAM_PATCH);
   std::printf("# nRanks %d nNodes %d launcher: %s\n", info.nranks, info.nodes, info.launcher.c_str());
+  for (const std::string& line : info.rankLines) std::printf("#  %s\n", line.c_str());
   std::printf("# preset %s  experts %d (%d per rank)  hidden %d  type %s  seed %" PRIu64 "\n",
               info.preset.c_str(), opt.experts, opt.experts / info.nranks, opt.hidden, dtypeName(opt.dtype),
               opt.seed);

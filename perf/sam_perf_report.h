@@ -16,6 +16,7 @@ struct RunInfo {
   int nodes = 1;
   std::string preset;
   std::string launcher;  // "sam-perf --ranks", "torchrun", "mpirun", "SAM_* env"
+  std::vector<std::string> rankLines;  // Ranks::describeRanks()
 };
 
 void printRunHeader(const Options& opt, const RunInfo& info);
