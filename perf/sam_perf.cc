@@ -25,7 +25,7 @@ void applyDemoSettings(Options* opt) {
   opt->factor = 1;
   opt->experts = 64;
   opt->baseline = true;
-  opt->ops = {"roundtrip"};
+  opt->ops = {"dispatch", "combine", "roundtrip"};
   opt->check = true;
   opt->iters = 3;
   opt->warmup = 0;  // the checked call before the loop warms up
