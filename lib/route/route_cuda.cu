@@ -155,57 +155,108 @@ __device__ __forceinline__ WarpMem carve(const DevSpec& d, float* base) {
 }
 
 // Scores of token `row` into m.s / m.sel. Returns the lowest bad expert or -1.
+// Lane l handles experts l, l+32, l+64, ... in chunks of 8 held in registers,
+// so that eight independent loads and exps are in flight at once; a batch of
+// E <= 256 stays in registers from load to final score.
+constexpr int kChunk = 8;
+
 template <typename In>
-__device__ int warpScores(const DevSpec& d, const In* __restrict__ row, const WarpMem& m, int lane) {
-  float mx = -INFINITY, poison = 0.0f;
-  int e = lane;
-  // Eight loads in flight per lane before any is used.
-  for (; e + 7 * 32 < d.E; e += 8 * 32) {
-    float v[8];
+__device__ __forceinline__ void loadChunk(const DevSpec& d, const In* __restrict__ row, int base, float (&v)[kChunk]) {
 #pragma unroll
-    for (int u = 0; u < 8; ++u) v[u] = toFloat<In>(row[e + u * 32]);
-#pragma unroll
-    for (int u = 0; u < 8; ++u) {
-      poison = fmaExact(v[u], 0.0f, poison);  // NaN iff some value is NaN or Inf
-      mx = fmaxf(mx, v[u]);
-      m.s[e + u * 32] = v[u];
-    }
+  for (int u = 0; u < kChunk; ++u) {
+    const int e = base + 32 * u;
+    v[u] = e < d.E ? toFloat<In>(row[e]) : 0.0f;
   }
-  for (; e < d.E; e += 32) {
-    const float v = toFloat<In>(row[e]);
-    poison = fmaExact(v, 0.0f, poison);
-    mx = fmaxf(mx, v);
-    m.s[e] = v;
+}
+
+// `pre` (when havePre, E <= 256): the token's logits already loaded by this
+// lane (the caller fetches the next token's while this one is routed).
+template <typename In>
+__device__ __forceinline__ int warpScores(const DevSpec& d, const In* __restrict__ row, const WarpMem& m, int lane,
+                                          bool havePre, const float (&pre)[kChunk]) {
+  float mx = -INFINITY, poison = 0.0f;
+  float v[kChunk];
+  const bool oneChunk = d.E <= 32 * kChunk;
+  for (int base = lane; base < d.E; base += 32 * kChunk) {
+    if (havePre) {
+#pragma unroll
+      for (int u = 0; u < kChunk; ++u) v[u] = pre[u];
+    } else {
+      loadChunk<In>(d, row, base, v);
+    }
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      poison = fmaExact(v[u], 0.0f, poison);  // NaN iff some value is NaN or Inf
+      if (base + 32 * u < d.E) mx = fmaxf(mx, v[u]);
+      if (!oneChunk && base + 32 * u < d.E) m.s[base + 32 * u] = v[u];
+    }
   }
   if (__any_sync(kFull, poison != poison)) {
     int bad = INT_MAX;
-    for (int j = lane; j < d.E; j += 32)
-      if (!isfinite(m.s[j])) bad = min(bad, j);
+    if (oneChunk) {
 #pragma unroll
-    for (int o = 16; o >= 1; o >>= 1) bad = min(bad, __shfl_xor_sync(kFull, bad, o));
-    return bad;
-  }
-  if (d.sigmoid) {
-    for (int j = lane; j < d.E; j += 32) m.s[j] = routeSigmoid(m.s[j]);
-  } else {
-#pragma unroll
-    for (int o = 16; o >= 1; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(kFull, mx, o));
-    float sum = 0.0f;  // lane l: experts l, l+32, ... in order (as route_ref.cc)
-    for (int j = lane; j < d.E; j += 32) {
-      const float ex = routeExp(m.s[j] - mx);
-      m.s[j] = ex;
-      sum += ex;
+      for (int u = 0; u < kChunk; ++u)
+        if (lane + 32 * u < d.E && !isfinite(v[u])) bad = min(bad, lane + 32 * u);
+    } else {
+      for (int j = lane; j < d.E; j += 32)
+        if (!isfinite(m.s[j])) bad = min(bad, j);
     }
 #pragma unroll
-    for (int o = 16; o >= 1; o >>= 1) sum += __shfl_xor_sync(kFull, sum, o);  // the butterfly
-    const float inv = 1.0f / sum;
-    for (int j = lane; j < d.E; j += 32) m.s[j] = m.s[j] * inv;
+    for (int o = 16; o >= 1; o >>= 1) bad = min(bad, __shfl_xor_sync(kFull, bad, o));
+    __syncwarp();
+    return bad;
   }
-  if (d.bias)
-    for (int j = lane; j < d.E; j += 32) m.sel[j] = m.s[j] + d.bias[j];
+  float inv = 1.0f;
+  if (!d.sigmoid) {
+#pragma unroll
+    for (int o = 16; o >= 1; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(kFull, mx, o));
+  }
+  float sum = 0.0f;  // lane l: experts l, l+32, ... in order (as route_ref.cc)
+  for (int base = lane; base < d.E; base += 32 * kChunk) {
+    if (!oneChunk) {
+#pragma unroll
+      for (int u = 0; u < kChunk; ++u) v[u] = base + 32 * u < d.E ? m.s[base + 32 * u] : 0.0f;
+    }
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      if (d.sigmoid) {
+        v[u] = routeSigmoid(v[u]);
+      } else {
+        v[u] = routeExp(v[u] - mx);
+        sum += base + 32 * u < d.E ? v[u] : 0.0f;  // adding +0 changes nothing
+      }
+    }
+    if (!oneChunk) {
+#pragma unroll
+      for (int u = 0; u < kChunk; ++u)
+        if (base + 32 * u < d.E) m.s[base + 32 * u] = v[u];
+    }
+  }
+  if (!d.sigmoid) {
+#pragma unroll
+    for (int o = 16; o >= 1; o >>= 1) sum += __shfl_xor_sync(kFull, sum, o);  // the butterfly
+    inv = 1.0f / sum;
+  }
+  for (int base = lane; base < d.E; base += 32 * kChunk) {
+    if (!oneChunk) {
+#pragma unroll
+      for (int u = 0; u < kChunk; ++u) v[u] = base + 32 * u < d.E ? m.s[base + 32 * u] : 0.0f;
+    }
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      const int e = base + 32 * u;
+      if (e >= d.E) continue;
+      const float sv = d.sigmoid ? v[u] : v[u] * inv;
+      m.s[e] = sv;
+      if (d.bias) m.sel[e] = sv + d.bias[e];
+    }
+  }
   __syncwarp();
   return -1;
 }
+
+__device__ void stage2Generic(const DevSpec& d, const WarpMem& m, int lane, unsigned long long cand,
+                              int& slotExpert);
 
 // Stages 1 and 2 for the token whose scores are in m. Lane i < k gets slot i's
 // expert; every lane gets `lowest` (selected expert of lowest s).
@@ -262,6 +313,49 @@ __device__ void warpRoute(const DevSpec& d, const WarpMem& m, int lane, int& slo
     for (int e = lane; e < d.E; e += 32, ++j)
       if (d.allGroups || m.gflag[groupOfExpert(d, e)] == 2) cand |= 1ull << j;
   }
+  if (d.E <= 32 * kChunk) {
+    // At most 8 candidates per lane: keep them in registers (non-candidates at
+    // -Inf; sel is finite, and the chosen groups hold at least k experts).
+    float sv[kChunk];
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) sv[u] = ((cand >> u) & 1ull) ? m.sel[lane + 32 * u] : -INFINITY;
+    auto best = [&](float& bv, int& bi) {
+      bv = sv[0];
+      bi = lane;
+#pragma unroll
+      for (int u = 1; u < kChunk; ++u)
+        if (sv[u] > bv) bv = sv[u], bi = lane + 32 * u;  // strict: ties keep the lower expert
+    };
+    float lv;
+    int li;
+    best(lv, li);
+    slotExpert = -1;
+    for (int i = 0; i < d.k; ++i) {
+      float bv = lv;
+      int bi = li;
+      warpBest(bv, bi);
+      if (lane == i) slotExpert = bi;
+      if ((bi & 31) == lane) {
+#pragma unroll
+        for (int u = 0; u < kChunk; ++u)
+          if (bi == lane + 32 * u) sv[u] = -INFINITY;
+        best(lv, li);
+      }
+    }
+  } else {
+    stage2Generic(d, m, lane, cand, slotExpert);
+  }
+  // The selected expert of lowest s (ties: lower index): argmax of (-s, e).
+  float nv = 0.0f;
+  int ni = -1;
+  if (lane < d.k && slotExpert >= 0) nv = -m.s[slotExpert], ni = slotExpert;
+  warpBest(nv, ni);
+  lowest = ni;
+}
+
+// Stage 2 for E > 256: candidates scanned from shared memory.
+__device__ void stage2Generic(const DevSpec& d, const WarpMem& m, int lane, unsigned long long cand,
+                              int& slotExpert) {
   auto localBest = [&](float& bv, int& bi) {
     bi = -1;
     for (unsigned long long left = cand; left; left &= left - 1) {
@@ -284,12 +378,6 @@ __device__ void warpRoute(const DevSpec& d, const WarpMem& m, int lane, int& slo
       localBest(lv, li);
     }
   }
-  // The selected expert of lowest s (ties: lower index): argmax of (-s, e).
-  float nv = 0.0f;
-  int ni = -1;
-  if (lane < d.k && slotExpert >= 0) nv = -m.s[slotExpert], ni = slotExpert;
-  warpBest(nv, ni);
-  lowest = ni;
 }
 
 struct FwdOut {
@@ -324,8 +412,19 @@ __global__ void routeForwardKernel(DevSpec d, const In* __restrict__ logits, int
       if (!isfinite(d.bias[j])) atomicMin(&o.small->badBias, (unsigned long long)j);
   __syncthreads();
   double align = 0.0;
-  for (int64_t t = (int64_t)blockIdx.x * wpb + warp; t < T; t += (int64_t)gridDim.x * wpb) {
-    const int bad = warpScores<In>(d, logits + t * d.E, m, lane);
+  const int64_t stride = (int64_t)gridDim.x * wpb;
+  const bool prefetch = d.E <= 32 * kChunk;
+  float cur[kChunk], nxt[kChunk];
+  int64_t t = (int64_t)blockIdx.x * wpb + warp;
+  if (prefetch && t < T) loadChunk<In>(d, logits + t * d.E, lane, cur);
+  for (; t < T; t += stride) {
+    // Fetch the next token's logits now, so their latency hides behind this one.
+    if (prefetch && t + stride < T) loadChunk<In>(d, logits + (t + stride) * d.E, lane, nxt);
+    const int bad = warpScores<In>(d, logits + t * d.E, m, lane, prefetch, cur);
+    if (prefetch) {
+#pragma unroll
+      for (int u = 0; u < kChunk; ++u) cur[u] = nxt[u];
+    }
     if (bad >= 0) {
       if (lane == 0) atomicMin(&o.small->badLogit, (unsigned long long)(t * d.E + bad));
       __syncwarp();
@@ -510,7 +609,8 @@ __global__ void backwardCheckKernel(DevSpec d, const In* __restrict__ logits, in
     const int given = lane < d.k ? a.expertIdx[t * d.k + lane] : -1;
     const bool inRange = given >= -1 && given < d.E;
     if (lane < d.k && !inRange) atomicMin(&a.small->badIdx, (unsigned long long)(t * d.k + lane));
-    const int bad = warpScores<In>(d, logits + t * d.E, m, lane);
+    const float none[kChunk] = {};
+    const int bad = warpScores<In>(d, logits + t * d.E, m, lane, false, none);
     if (bad >= 0) {
       if (lane == 0) atomicMin(&a.small->badLogit, (unsigned long long)(t * d.E + bad));
       __syncwarp();
@@ -536,7 +636,8 @@ __global__ void backwardGradKernel(DevSpec d, const In* __restrict__ logits, int
   const WarpMem m = carve(d, base);
   float* g = base + warpWords(d);
   for (int64_t t = (int64_t)blockIdx.x * wpb + warp; t < T; t += (int64_t)gridDim.x * wpb) {
-    warpScores<In>(d, logits + t * d.E, m, lane);  // finite: checked by pass 1
+    const float none[kChunk] = {};
+    warpScores<In>(d, logits + t * d.E, m, lane, false, none);  // finite: checked by pass 1
     int expert, lowest;
     warpRoute(d, m, lane, expert, lowest);
     for (int j = lane; j < d.E; j += 32) g[j] = a.base ? a.base[j] : 0.0f;
@@ -660,6 +761,15 @@ Launch planLaunch(Kernel kernel, size_t smemFixed, size_t smemPerWarp, int64_t T
 
 int gridFor(int64_t n) { return (int)std::max<int64_t>(1, std::min<int64_t>((n + 255) / 256, 4096)); }
 
+// A lane tracks its candidate experts in a 64-bit mask: 64 x 32 lanes = 2048.
+constexpr int kMaxCudaExperts = 2048;
+
+void checkCudaLimits(const RouteSpec& s, const char* fn) {
+  if (s.E > kMaxCudaExperts)
+    throwError(samNotSupported, std::string(fn) + ": numExperts is " + std::to_string(s.E) +
+                                    ", the CUDA kernels take at most " + std::to_string(kMaxCudaExperts));
+}
+
 DevSpec toDev(const RouteSpec& s, int* nodeData) {
   DevSpec d{};
   d.E = s.E, d.R = s.R, d.G = s.G, d.M = s.M, d.N = s.N, d.k = s.k;
@@ -709,7 +819,7 @@ void raiseBad(const Small& sm, const RouteSpec& spec, const void* logits, samDat
 template <typename In>
 void launchForward(const DevSpec& d, const void* logits, int64_t T, const FwdOut& o, bool counts, bool stats,
                    cudaStream_t st, const char* fn) {
-  const size_t fixed = (stats ? 0 : 0) + (counts ? sizeof(int) * (d.E + ((d.R + 1) & ~1)) : 0);
+  const size_t fixed = counts ? sizeof(int) * (d.E + ((d.R + 1) & ~1)) : 0;  // block histograms
   const size_t perWarp = warpWords(d) * sizeof(float) + (stats ? sizeof(double) * d.E : 0);
   const Launch l = planLaunch(routeForwardKernel<In>, fixed, perWarp, T, fn);
   routeForwardKernel<In><<<l.blocks, l.threads, l.smem, st>>>(d, static_cast<const In*>(logits), T, o, counts,
@@ -754,6 +864,7 @@ struct BackwardLaunch {
 
 void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype, int64_t T,
                  const samRouteOutput_t& out, samRouteStats_t* stats, void* stream, const char* fn) {
+  checkCudaLimits(spec, fn);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   const int E = spec.E, R = spec.R, k = spec.k;
   const bool capacity = spec.capacityFactor > 0.0f;
@@ -865,6 +976,7 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
 void backwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype, int64_t T,
                   const int32_t* expertIdx, const float* gradWeights, const samRouteLossCoef_t& coef,
                   float* gradLogits, void* stream, const char* fn) {
+  checkCudaLimits(spec, fn);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   const int E = spec.E;
   std::lock_guard<std::mutex> lock(gWorkspaceMutex);

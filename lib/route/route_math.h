@@ -53,14 +53,16 @@ SAM_HD float fmaExact(float a, float b, float c) {
 #endif
 }
 
-// exp(x) within ~2 ulp, identical on host and device.
+// exp(x) within ~2 ulp for finite x, identical on host and device; no
+// branches, so the GPU interleaves many of them. Clamping to [-104, 89] is
+// enough for the limits: exp(-104) rounds to 0 and exp(89) overflows to +Inf
+// through the same arithmetic. (Inputs are checked to be finite first.)
 SAM_HD float routeExp(float x) {
-  if (!(x == x)) return x;                   // NaN (never reached: inputs are checked)
-  if (x > 88.72283935546875f) return pow2i(127) * 2.0f;  // overflows to +Inf
-  if (x < -103.97208404541016f) return 0.0f;  // below half the smallest subnormal
-  const float n = roundToInt(x * 1.44269502162933349609375f);  // x / ln 2
-  float r = fmaExact(n, -0.693145751953125f, x);               // ln2, high part
-  r = fmaExact(n, -1.428606765330187045e-06f, r);              // ln2, low part
+  float xc = x < -104.0f ? -104.0f : x;
+  xc = xc > 89.0f ? 89.0f : xc;
+  const float n = roundToInt(xc * 1.44269502162933349609375f);  // x / ln 2, in [-150, 128]
+  float r = fmaExact(n, -0.693145751953125f, xc);               // ln2, high part
+  r = fmaExact(n, -1.428606765330187045e-06f, r);               // ln2, low part
   // exp(r) for |r| <= 0.347: Taylor to degree 7 (truncation < 1e-8 relative).
   float p = 1.0f / 5040.0f;
   p = fmaExact(p, r, 1.0f / 720.0f);
@@ -70,10 +72,11 @@ SAM_HD float routeExp(float x) {
   p = fmaExact(p, r, 0.5f);
   p = fmaExact(p, r, 1.0f);
   p = fmaExact(p, r, 1.0f);
+  // p * 2^n in two steps, both factors normal powers of two: the first product
+  // is exact, the second rounds once (also into subnormals, or to +Inf).
   const int ni = static_cast<int>(n);
-  if (ni > 127) return (p * pow2i(127)) * 2.0f;
-  if (ni < -126) return (p * pow2i(ni + 64)) * pow2i(-64);  // one rounding, into subnormals
-  return p * pow2i(ni);
+  const int half = ni >> 1;
+  return (p * pow2i(half)) * pow2i(ni - half);
 }
 
 SAM_HD float routeSigmoid(float x) { return 1.0f / (1.0f + routeExp(-x)); }

@@ -13,11 +13,12 @@ namespace {
 // Runs a forward that must fail with `code` and a message containing `needle`,
 // then checks that every output still holds its poison.
 void expectForwardFails(const samRouteConfig_t* c, const void* logits, samDataType_t dtype, int64_t T,
-                        samResult_t code, const std::string& needle, int k = 2, int E = 8, int R = 2) {
+                        samResult_t code, const std::string& needle, int k = 2, int E = 8, int R = 2,
+                        samMemSpace_t space = samMemHost) {
   HostOut h(std::max<int64_t>(T, 4), k, E, R);
   const HostOut poison(std::max<int64_t>(T, 4), k, E, R);
   samRouteStats_t statsBefore = h.stats;
-  EXPECT_EQ(samRouteForward(c, samMemHost, logits, dtype, T, &h.out, &h.stats, nullptr), code) << needle;
+  EXPECT_EQ(samRouteForward(c, space, logits, dtype, T, &h.out, &h.stats, nullptr), code) << needle;
   EXPECT_NE(std::string(samGetLastError()).find(needle), std::string::npos) << samGetLastError();
   EXPECT_EQ(h.idx, poison.idx);
   EXPECT_EQ(h.w, poison.w);
@@ -171,6 +172,6 @@ TEST(RouteErrors, BackwardRejectsBadRoutesAndWritesNothing) {
 TEST(RouteErrors, CudaSpaceWithoutCudaIsNotSupported) {
   samRouteConfig_t c = preset(samPresetSam, 8, 2);
   std::vector<float> x(8, 0.0f);
-  expectForwardFails(&c, x.data(), samFloat32, 1, samNotSupported, "built without CUDA");
+  expectForwardFails(&c, x.data(), samFloat32, 1, samNotSupported, "built without CUDA", 2, 8, 2, samMemCuda);
 }
 #endif

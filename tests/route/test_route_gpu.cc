@@ -61,6 +61,7 @@ void compareForward(Case cs, std::mt19937_64& rng, const std::vector<float>* bia
   SCOPED_TRACE(describe(c) + " T=" + std::to_string(T) + " dtype=" + std::to_string(cs.dtype));
   Logits lg = pack(randomLogits(rng, T, E, 4.0f), cs.dtype);
   HostOut h(T, k, E, R);
+  c.selectionBias = biasHost ? biasHost->data() : nullptr;  // host copy for the reference
   ASSERT_EQ(samRouteForward(&c, samMemHost, lg.data(), cs.dtype, T, &h.out, &h.stats, nullptr), samSuccess)
       << samGetLastError();
   Dev<unsigned char> dl(lg.size());
@@ -251,3 +252,14 @@ TEST(RouteGpu, SkipsCleanlyOrRuns) {
   EXPECT_GT(n, 0);
 }
 #endif
+
+TEST(RouteGpu, MillionTokens) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  auto rng = freshRng("gpu 1M");
+  compareForward({configFor(samPresetSam, 256, 8, 2), 1 << 20, samBfloat16}, rng);
+  samRouteConfig_t c = configFor(samPresetDeepseekV3, 256, 8, 8);
+  c.capacityFactor = 1.1f;
+  compareForward({c, (1 << 20) + 3, samFloat32}, rng);
+#endif
+}

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "route/route_config.h"
+#include "route/route_math.h"
 #include "route/route_ref.h"
 #include "route_test_util.h"
 
@@ -270,4 +271,22 @@ TEST(RouteReference, HalfAndBf16AreRoutedAsTheirFloatValues) {
     EXPECT_EQ(a.w, b.w);
     for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(widened[i], x[i], dt == samFloat16 ? 4e-3 : 3e-2);
   }
+}
+
+// Our exp (route_math.h) is what both backends share: check it against libm.
+TEST(RouteReference, ExpIsAccurateAndSaturates) {
+  double worst = 0;
+  for (float x = -110.0f; x < 95.0f; x += 0.000731f) {
+    const float y = sam::route::routeExp(x);
+    const double want = std::exp((double)x);
+    if (want > 3.4028234663852886e38) {
+      EXPECT_TRUE(std::isinf(y)) << x;
+    } else if (want < 1.1754943508222875e-38) {
+      EXPECT_NEAR(y, want, 1.5e-45) << x;  // subnormal results: within one subnormal step
+    } else {
+      worst = std::max(worst, std::fabs(y - want) / want);
+    }
+  }
+  EXPECT_LT(worst, 1.2e-7);  // about one ulp
+  EXPECT_EQ(sam::route::routeExp(0.0f), 1.0f);
 }
