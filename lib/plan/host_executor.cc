@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "transport/exchange.h"
 #include "transport/exchange_label.h"
+#include "transport/row_exchange.h"
 
 namespace sam {
 namespace {
@@ -55,12 +56,22 @@ samResult_t HostExecutor::backward(const void* send, void* recv, size_t unit) {
 
 samResult_t HostExecutor::dispatch(const void* x, void* expertIn) {
   ExchangeLabel label("dispatch");
-  const size_t rb = format_.bytes();
-  sendBuf_.resize(layout_.send.total() * rb);
-  recvBuf_.resize(layout_.recv.total() * rb);
-  packTokens(layout_.send, format_, x, sendBuf_.data());
-  SAM_CHECK(forward(sendBuf_.data(), recvBuf_.data(), rb));
-  expandRows(layout_.recv, format_, recvBuf_.data(), expertIn, paddedRows_);
+  // Rows go from x straight to their expert rows: the shared-memory and self
+  // paths gather and scatter them without staging copies.
+  RowExchangeSpec rs;
+  rs.rowBytes = format_.bytes();
+  rs.send = static_cast<const uint8_t*>(x);
+  rs.sendOffset = layout_.send.offset.data();
+  rs.sendRow = layout_.send.token.data();
+  rs.recv = static_cast<uint8_t*>(expertIn);
+  rs.recvOffset = layout_.recv.offset.data();
+  rs.recvDest = layout_.recv.slotRow.data();
+  rs.fanout = layout_.placement.topk;
+  SAM_CHECK(exchangeRows(comm_, rs, planTraffic_));
+  const int64_t rows = layout_.recv.rows();
+  if (paddedRows_ > rows)
+    std::fill(static_cast<uint8_t*>(expertIn) + rows * rs.rowBytes,
+              static_cast<uint8_t*>(expertIn) + paddedRows_ * rs.rowBytes, uint8_t{0});
   return samSuccess;
 }
 

@@ -24,14 +24,6 @@ void packTokens(const SendLayout& send, const RowFormat& f, const void* x, void*
   for (int64_t i = 0; i < send.total(); ++i) memcpy(rowAt(packed, i, rb), rowAt(x, send.token[i], rb), rb);
 }
 
-void expandRows(const RecvLayout& recv, const RowFormat& f, const void* recvd, void* expertIn,
-                int64_t paddedRows) {
-  const size_t rb = f.bytes();
-  const int64_t rows = recv.rows();
-  for (int64_t r = 0; r < rows; ++r) memcpy(rowAt(expertIn, r, rb), rowAt(recvd, recv.rowVector[r], rb), rb);
-  if (paddedRows > rows) memset(rowAt(expertIn, rows, rb), 0, static_cast<size_t>(paddedRows - rows) * rb);
-}
-
 void reduceSlots(const RecvLayout& recv, int topk, const RowFormat& f, const void* rows,
                  bool unitWeights, void* out) {
   const size_t rb = f.bytes();
@@ -53,6 +45,16 @@ void sumPerToken(const SendLayout& send, int64_t numTokens, const RowFormat& f, 
   const size_t rb = f.bytes();
   std::vector<float> acc(f.hidden);
   for (int64_t t = 0; t < numTokens; ++t) {
+    const int64_t n = send.tokenOffset[t + 1] - send.tokenOffset[t];
+    if (n <= 1) {
+      // One rank (always so for SAM): the vector is already the sum, in the
+      // dtype; none: zeros. Same bits as the fp32 path, no conversion.
+      if (n == 1)
+        memcpy(rowAt(y, t, rb), rowAt(vectors, send.tokenVector[send.tokenOffset[t]], rb), rb);
+      else
+        memset(rowAt(y, t, rb), 0, rb);
+      continue;
+    }
     // The token's vectors in ascending rank order: the same sum on every run.
     std::fill(acc.begin(), acc.end(), 0.0f);
     for (int64_t i = send.tokenOffset[t]; i < send.tokenOffset[t + 1]; ++i)

@@ -19,10 +19,6 @@ struct RowFormat {
 
 // send[i] = x[token of send vector i] for every send vector (rank order).
 void packTokens(const SendLayout& send, const RowFormat& f, const void* x, void* packed);
-// expertIn[row] = recvd[vector of row]; rows [rows, paddedRows) are zeroed
-// (capacity mode hands fixed-size buffers to the GEMM: no stale data).
-void expandRows(const RecvLayout& recv, const RowFormat& f, const void* recvd, void* expertIn,
-                int64_t paddedRows);
 // out[v] = sum over the slots of recv vector v of w * rows[slotRow], w the
 // slot's weight (or 1 when unitWeights), fp32 sums stored in dtype.
 void reduceSlots(const RecvLayout& recv, int topk, const RowFormat& f, const void* rows,

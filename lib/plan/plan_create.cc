@@ -37,8 +37,8 @@ size_t countBlockBytes(int nranks) { return sizeof(CountHeader) + 2 * sizeof(int
 // Local checks; on failure returns the code (last error set) and the plan
 // still takes part in the count exchange.
 samResult_t checkRequest(const samComm* comm, const PlanRequest& req) {
-  SAM_CHECK_PTR(req.route, kFn);
-  SAM_CHECK_PTR(req.config, kFn);
+  SAM_CHECK_ARG(req.route != nullptr, kFn, "route is NULL");
+  SAM_CHECK_ARG(req.config != nullptr, kFn, "config is NULL");
   const samRouteConfig_t& rc = *req.route;
   const samPlanConfig_t& pc = *req.config;
   if (pc.magic != SAM_PLAN_CONFIG_MAGIC || pc.size < sizeof(samPlanConfig_t))
@@ -64,8 +64,8 @@ samResult_t checkRequest(const samComm* comm, const PlanRequest& req) {
     return failf(samInvalidArgument, "samPlanCreate: numTokens is %lld, must be in [0, 2^31)",
                  static_cast<long long>(req.numTokens));
   if (req.numTokens > 0) {
-    SAM_CHECK_PTR(req.expertIdx, kFn);
-    SAM_CHECK_PTR(req.weights, kFn);
+    SAM_CHECK_ARG(req.expertIdx != nullptr, kFn, "expertIdx is NULL with numTokens > 0");
+    SAM_CHECK_ARG(req.weights != nullptr, kFn, "weights is NULL with numTokens > 0");
   }
   ExpertPlacement p{rc.numExperts, rc.numRanks, rc.topk};
   RouteEntryError bad = findBadExpert(p, req.numTokens, req.expertIdx);

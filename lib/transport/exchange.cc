@@ -1,12 +1,15 @@
 #include "transport/exchange.h"
 
 #include <algorithm>
+#include <cstring>
+#include <vector>
 
 #include "comm/comm.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "transport/exchange_label.h"
 #include "transport/host_backend.h"
+#include "transport/row_exchange.h"
 
 namespace sam {
 
@@ -50,31 +53,80 @@ void logTraffic(const samComm* comm, uint64_t seq, const TrafficTable& t) {
     }
 }
 
-samResult_t runExchange(samComm* comm, HostBackend& b, const ExchangeSpec& spec, uint64_t seq, TrafficTable& counted) {
-  const Deadline deadline = Deadline::in(comm->config.timeoutMs);
-  // Post the transports that make progress on their own first (UCX), the
-  // shared-memory ring last; then drive shm, whose waits poll the peers.
+// The transports in the order they are posted (UCX first: it progresses on
+// its own; the shared-memory ring last) and, for each, the peers it serves.
+struct Route {
   std::vector<Transport*> order;
-  for (auto it = b.transports.rbegin(); it != b.transports.rend(); ++it) order.push_back(it->get());
-  std::vector<std::vector<int>> peers(order.size());
-  for (size_t i = 0; i < order.size(); ++i)
-    for (int p = 0; p < comm->nranks; ++p)
-      if (b.byPeer[p] == order[i]) peers[i].push_back(p);
-  for (size_t i = 0; i < order.size(); ++i)
-    if (!peers[i].empty()) SAM_CHECK(order[i]->post(spec, peers[i], seq, counted));
-  std::vector<size_t> waitOrder;
-  for (size_t i = 0; i < order.size(); ++i) waitOrder.push_back(i);
-  std::stable_sort(waitOrder.begin(), waitOrder.end(), [&](size_t a, size_t c) {
-    return (order[a]->kind() == samTransportShm) > (order[c]->kind() == samTransportShm);
-  });
-  for (size_t i : waitOrder)
-    if (!peers[i].empty()) SAM_CHECK(order[i]->wait(deadline));
+  std::vector<std::vector<int>> peers;
+  Route(const samComm* comm, const HostBackend& b) {
+    for (auto it = b.transports.rbegin(); it != b.transports.rend(); ++it) order.push_back(it->get());
+    peers.resize(order.size());
+    for (size_t i = 0; i < order.size(); ++i)
+      for (int p = 0; p < comm->nranks; ++p)
+        if (b.byPeer[p] == order[i]) peers[i].push_back(p);
+  }
+  // Drives shm first (its wait polls the peers), then the others.
+  samResult_t waitAll(const Deadline& deadline) {
+    for (int pass = 0; pass < 2; ++pass)
+      for (size_t i = 0; i < order.size(); ++i)
+        if (!peers[i].empty() && (order[i]->kind() == samTransportShm) == (pass == 0))
+          SAM_CHECK(order[i]->wait(deadline));
+    return samSuccess;
+  }
+};
+
+samResult_t runExchange(samComm* comm, HostBackend& b, const ExchangeSpec& spec, uint64_t seq, TrafficTable& counted) {
+  Route route(comm, b);
+  for (size_t i = 0; i < route.order.size(); ++i)
+    if (!route.peers[i].empty()) SAM_CHECK(route.order[i]->post(spec, route.peers[i], seq, counted));
+  return route.waitAll(Deadline::in(comm->config.timeoutMs));
+}
+
+// Transports that cannot gather/scatter rows get packed blocks: staging
+// buffers for their peers only.
+samResult_t runRowExchange(samComm* comm, HostBackend& b, const RowExchangeSpec& rs, uint64_t seq,
+                           TrafficTable& counted) {
+  Route route(comm, b);
+  const int R = comm->nranks;
+  const size_t rb = rs.rowBytes;
+  std::vector<size_t> sOff(R, 0), sBytes(R, 0), rOff(R, 0), rBytes(R, 0);
+  std::vector<uint8_t> sendStage, recvStage;
+  std::vector<int> packedPeers;
+  for (size_t i = 0; i < route.order.size(); ++i) {
+    if (dynamic_cast<RowTransport*>(route.order[i]) != nullptr) continue;
+    for (int p : route.peers[i]) {
+      packedPeers.push_back(p);
+      sOff[p] = sendStage.size();
+      sBytes[p] = (rs.sendOffset[p + 1] - rs.sendOffset[p]) * rb;
+      sendStage.resize(sendStage.size() + sBytes[p]);
+      rOff[p] = recvStage.size();
+      rBytes[p] = (rs.recvOffset[p + 1] - rs.recvOffset[p]) * rb;
+      recvStage.resize(recvStage.size() + rBytes[p]);
+      for (int64_t v = rs.sendOffset[p]; v < rs.sendOffset[p + 1]; ++v)
+        memcpy(sendStage.data() + sOff[p] + (v - rs.sendOffset[p]) * rb, rs.sendVector(v), rb);
+    }
+  }
+  const ExchangeSpec packed{sendStage.data(), sOff.data(), sBytes.data(), recvStage.data(), rOff.data(), rBytes.data()};
+  for (size_t i = 0; i < route.order.size(); ++i) {
+    if (route.peers[i].empty()) continue;
+    if (auto* rt = dynamic_cast<RowTransport*>(route.order[i]))
+      SAM_CHECK(rt->postRows(rs, route.peers[i], seq, counted));
+    else
+      SAM_CHECK(route.order[i]->post(packed, route.peers[i], seq, counted));
+  }
+  SAM_CHECK(route.waitAll(Deadline::in(comm->config.timeoutMs)));
+  for (int p : packedPeers)
+    for (int64_t v = rs.recvOffset[p]; v < rs.recvOffset[p + 1]; ++v) {
+      const uint8_t* src = recvStage.data() + rOff[p] + (v - rs.recvOffset[p]) * rb;
+      rs.forEachDest(v, [&](uint8_t* row) { memcpy(row, src, rb); });
+    }
   return samSuccess;
 }
 
-}  // namespace
-
-samResult_t exchange(samComm* comm, const ExchangeSpec& spec, TrafficTable* extra) {
+// Everything around one exchange: the backend, the sequence number, the
+// counters, and the rule that a failed exchange breaks the communicator.
+template <typename Run>
+samResult_t exchangeWith(samComm* comm, TrafficTable* extra, Run&& run) {
   if (comm->aborted.load()) return fail(samInvalidUsage, "exchange: the communicator was aborted");
   HostBackend* b = nullptr;
   SAM_CHECK(hostBackend(comm, &b));
@@ -83,7 +135,7 @@ samResult_t exchange(samComm* comm, const ExchangeSpec& spec, TrafficTable* extr
                                      "); destroy it and make a new one");
   const uint64_t seq = b->nextSeq++;
   TrafficTable counted(comm->nranks);
-  samResult_t r = runExchange(comm, *b, spec, seq, counted);
+  samResult_t r = run(*b, seq, counted);
   addTraffic(comm->traffic, counted);
   if (extra != nullptr) addTraffic(*extra, counted);
   if (r != samSuccess) {
@@ -94,6 +146,20 @@ samResult_t exchange(samComm* comm, const ExchangeSpec& spec, TrafficTable* extr
   }
   logTraffic(comm, seq, counted);
   return samSuccess;
+}
+
+}  // namespace
+
+samResult_t exchange(samComm* comm, const ExchangeSpec& spec, TrafficTable* extra) {
+  return exchangeWith(comm, extra, [&](HostBackend& b, uint64_t seq, TrafficTable& counted) {
+    return runExchange(comm, b, spec, seq, counted);
+  });
+}
+
+samResult_t exchangeRows(samComm* comm, const RowExchangeSpec& spec, TrafficTable* extra) {
+  return exchangeWith(comm, extra, [&](HostBackend& b, uint64_t seq, TrafficTable& counted) {
+    return runRowExchange(comm, b, spec, seq, counted);
+  });
 }
 
 }  // namespace sam

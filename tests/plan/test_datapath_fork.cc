@@ -3,9 +3,12 @@
 // capacity mode, bad input, and a rank that dies mid-dispatch.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <thread>
 
+#include "core/log.h"
 #include "datapath_check.h"
 #include "fork_comm.h"
 
@@ -31,8 +34,12 @@ LayerCase makeCase(int R, int L, int k, int H, samDataType_t dtype, uint64_t see
   return c;
 }
 
-int runCase(const LayerCase& c, int timeoutMs = 20000) {
+int runCase(const LayerCase& c, int timeoutMs = 20000, const char* chunkBytes = nullptr) {
   auto res = samtest::runRanks(c.nranks, [&](int rank, samtest::ForkBootstrap& bs) {
+    if (chunkBytes != nullptr) {  // tiny rings: rows straddle chunks, blocks wrap many times
+      setenv("SAM_SHM_CHUNK_BYTES", chunkBytes, 1);
+      setenv("SAM_SHM_CHUNKS", "2", 1);
+    }
     auto comm = samtest::makeForkComm(bs, c.rankNode, timeoutMs);
     return samtest::runLayerCheck(comm.get(), c, rank);
   });
@@ -57,6 +64,16 @@ TEST(DatapathFork, RandomRoutesAllDtypes) {
       };
       EXPECT_EQ(runCase(c), 0) << R << " ranks, dtype " << dt;
     }
+  }
+}
+
+TEST(DatapathFork, RowsStraddleSmallShmChunks) {
+  const uint64_t seed = freshSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  for (samDataType_t dt : {samFloat32, samFloat16}) {
+    LayerCase c = makeCase(4, 2, 3, 13, dt, seed + dt);  // 52- or 26-byte rows in 100-byte chunks
+    c.routeOf = [c](int rank) { return samtest::randomRoute(c, rank, 31 + rank, 0.1); };
+    EXPECT_EQ(runCase(c, 20000, "100"), 0) << "dtype " << dt;
   }
 }
 
@@ -206,6 +223,96 @@ TEST(DatapathFork, AbortWakesADispatchWaitingForAPeer) {
     return 0;
   });
   EXPECT_EQ(res.exitCodes[0], 0) << res.describe();
+}
+
+TEST(DatapathFork, NetLogPrintsEachPeersTraffic) {
+  // SAM_DEBUG=INFO SAM_DEBUG_SUBSYS=NET: one line per peer and operation with
+  // the bytes and messages of the counters.
+  char dir[] = "/tmp/samnetlogXXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  LayerCase c = makeCase(2, 1, 1, 8, samFloat32, freshSeed());
+  auto res = samtest::runRanks(2, [&](int rank, samtest::ForkBootstrap& bs) {
+    setenv("SAM_DEBUG", "INFO", 1);
+    setenv("SAM_DEBUG_SUBSYS", "NET", 1);
+    setenv("SAM_DEBUG_FILE", (std::string(dir) + "/rank" + std::to_string(rank) + ".log").c_str(), 1);
+    sam::logReset();
+    auto comm = samtest::makeForkComm(bs, c.rankNode, 10000);
+    // Every token of rank 0 goes to expert 1 (rank 1); rank 1 has none.
+    const int64_t T = rank == 0 ? 5 : 0;
+    std::vector<int32_t> idx(T, 1);
+    std::vector<float> w(T, 0.5f), x(T * 8, 1.f);
+    samPlanConfig_t pc = SAM_PLAN_CONFIG_INITIALIZER;
+    pc.hidden = 8;
+    samHandle_t h = nullptr;
+    CHILD_CHECK(samPlanCreate(comm.get(), &c.route, &pc, T, idx.data(), w.data(), nullptr, &h) == samSuccess, "%s",
+                samGetLastError());
+    std::vector<float> in(rank == 1 ? 5 * 8 : 0);
+    CHILD_CHECK(samDispatch(h, x.data(), in.data(), nullptr) == samSuccess, "%s", samGetLastError());
+    samPlanDestroy(h);
+    return 0;
+  });
+  ASSERT_TRUE(res.allOk()) << res.describe();
+  auto slurp = [&](int rank) {
+    std::ifstream f(std::string(dir) + "/rank" + std::to_string(rank) + ".log");
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  };
+  const std::string log0 = slurp(0), log1 = slurp(1);
+  EXPECT_NE(log0.find("dispatch (exchange 3): peer 1 via shm: sent 160 bytes in 1 messages, received 0 bytes in 0 "
+                      "messages"), std::string::npos) << log0;
+  EXPECT_NE(log1.find("dispatch (exchange 3): peer 0 via shm: sent 0 bytes in 0 messages, received 160 bytes in 1 "
+                      "messages"), std::string::npos) << log1;
+  for (int r = 0; r < 2; ++r) unlink((std::string(dir) + "/rank" + std::to_string(r) + ".log").c_str());
+  rmdir(dir);
+}
+
+TEST(DatapathFork, BadArgumentsOnOneRankAreNamed) {
+  LayerCase c = makeCase(1, 4, 2, 8, samFloat32, freshSeed());
+  auto res = samtest::runRanks(1, [&](int rank, samtest::ForkBootstrap& bs) {
+    auto comm = samtest::makeForkComm(bs, c.rankNode, 10000);
+    samtest::RankRoute r = samtest::randomRoute(c, 0, 6, 0);
+    samPlanConfig_t pc = SAM_PLAN_CONFIG_INITIALIZER;
+    pc.hidden = 8;
+    samHandle_t h = nullptr;
+    auto create = [&](const samRouteConfig_t& rc, const samPlanConfig_t& cfg, int64_t T, const int32_t* idx) {
+      return samPlanCreate(comm.get(), &rc, &cfg, T, idx, r.weights.data(), nullptr, &h);
+    };
+    auto expectError = [&](samResult_t got, const char* needle) {
+      if (got != samInvalidArgument || strstr(samGetLastError(), needle) == nullptr) {
+        fprintf(stderr, "expected an error naming '%s', got %d: %s\n", needle, got, samGetLastError());
+        return false;
+      }
+      return true;
+    };
+    samPlanConfig_t bad = pc;
+    bad.hidden = 0;
+    CHILD_CHECK(expectError(create(c.route, bad, 6, r.expertIdx.data()), "config->hidden is 0"), "hidden");
+    bad = pc;
+    bad.dtype = samInt32;
+    CHILD_CHECK(expectError(create(c.route, bad, 6, r.expertIdx.data()), "config->dtype"), "dtype");
+    bad = pc;
+    bad.magic = 0;
+    CHILD_CHECK(expectError(create(c.route, bad, 6, r.expertIdx.data()), "SAM_PLAN_CONFIG_INITIALIZER"), "magic");
+    CHILD_CHECK(expectError(create(c.route, pc, -3, r.expertIdx.data()), "numTokens is -3"), "T");
+    CHILD_CHECK(expectError(create(c.route, pc, 6, nullptr), "expertIdx is NULL"), "idx");
+    samRouteConfig_t rc = c.route;
+    rc.numRanks = 2;
+    CHILD_CHECK(expectError(create(rc, pc, 6, r.expertIdx.data()), "route->numRanks is 2 but the communicator has 1"),
+                "ranks");
+    CHILD_CHECK(h == nullptr, "handle written on failure");
+    CHILD_CHECK(create(c.route, pc, 6, r.expertIdx.data()) == samSuccess, "%s", samGetLastError());
+    samTrafficCounter_t tc;
+    CHILD_CHECK(expectError(samPlanGetTraffic(h, 1, samTransportShm, &tc), "peer is 1, must be in [0, 1)"), "peer");
+    CHILD_CHECK(expectError(samPlanGetTraffic(h, 0, samNumTransports, &tc), "transport is 5"), "transport");
+    int64_t counts[4], offsets[5];
+    CHILD_CHECK(expectError(samPlanGetExpertCounts(h, nullptr, offsets), "counts is NULL"), "counts");
+    CHILD_CHECK(samPlanGetExpertCounts(h, counts, offsets) == samSuccess && offsets[4] == 12, "12 rows expected");
+    std::vector<float> in(12 * 8);
+    CHILD_CHECK(expectError(samDispatch(h, nullptr, in.data(), nullptr), "x is NULL but holds 6 rows"), "x");
+    CHILD_CHECK(expectError(samCombine(h, in.data(), nullptr, nullptr), "y is NULL"), "y");
+    samPlanDestroy(h);
+    return 0;
+  });
+  EXPECT_TRUE(res.allOk()) << res.describe();
 }
 
 TEST(DatapathFork, ArgumentErrorsNameTheArgument) {

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/params.h"
+#include "transport/row_exchange.h"
 #include "transport/shm/shm_window.h"
 
 namespace sam {
@@ -38,7 +40,7 @@ bool processDead(int64_t pid) {
   return close != nullptr && close[1] == ' ' && (close[2] == 'Z' || close[2] == 'X');
 }
 
-class ShmTransport : public Transport {
+class ShmTransport : public Transport, public RowTransport {
  public:
   ShmTransport(int rank, std::vector<int> localRankOf, const std::atomic<bool>* aborted)
       : rank_(rank), localRankOf_(std::move(localRankOf)), aborted_(aborted) {
@@ -52,19 +54,34 @@ class ShmTransport : public Transport {
 
   samResult_t post(const ExchangeSpec& spec, const std::vector<int>& peers, uint64_t seq,
                    TrafficTable& traffic) override {
-    sends_.clear();
-    recvs_.clear();
-    seq_ = seq;
+    SAM_CHECK(begin(peers, seq));
     for (int p : peers) {
-      if (windows_[p] == nullptr || p == rank_)
-        return failf(samInternalError, "shm: rank %d is not a shared-memory peer of rank %d", p, rank_);
       if (spec.sendBytes[p] > 0) {
-        sends_.push_back({p, spec.send + spec.sendOffsets[p], spec.sendBytes[p]});
+        sends_.push_back(Flow::contiguous(p, spec.send + spec.sendOffsets[p], spec.sendBytes[p]));
         traffic.countSend(p, samTransportShm, spec.sendBytes[p]);
       }
       if (spec.recvBytes[p] > 0) {
-        recvs_.push_back({p, spec.recv + spec.recvOffsets[p], spec.recvBytes[p]});
+        recvs_.push_back(Flow::contiguous(p, spec.recv + spec.recvOffsets[p], spec.recvBytes[p]));
         traffic.countRecv(p, samTransportShm, spec.recvBytes[p]);
+      }
+    }
+    return samSuccess;
+  }
+
+  samResult_t postRows(const RowExchangeSpec& spec, const std::vector<int>& peers, uint64_t seq,
+                       TrafficTable& traffic) override {
+    SAM_CHECK(begin(peers, seq));
+    rowSpec_ = spec;
+    for (int p : peers) {
+      const int64_t out = spec.sendOffset[p + 1] - spec.sendOffset[p];
+      const int64_t in = spec.recvOffset[p + 1] - spec.recvOffset[p];
+      if (out > 0) {
+        sends_.push_back(Flow::rows(p, &rowSpec_, spec.sendOffset[p], out * spec.rowBytes));
+        traffic.countSend(p, samTransportShm, out * spec.rowBytes);
+      }
+      if (in > 0) {
+        recvs_.push_back(Flow::rows(p, &rowSpec_, spec.recvOffset[p], in * spec.rowBytes));
+        traffic.countRecv(p, samTransportShm, in * spec.rowBytes);
       }
     }
     return samSuccess;
@@ -112,12 +129,78 @@ class ShmTransport : public Transport {
   samResult_t setup(Bootstrap& bs, const std::vector<int>& nodeOfRank, const ShmOptions& opt);
 
  private:
+  // One direction of the exchange with one peer: either a contiguous block,
+  // or a run of rows (gathered by index on send, scattered to every
+  // destination row on receive) seen as one byte stream.
   struct Flow {
-    int peer;
-    uint8_t* data;  // const for sends; one type keeps the loop simple
-    size_t left;
-    Flow(int p, const uint8_t* d, size_t n) : peer(p), data(const_cast<uint8_t*>(d)), left(n) {}
+    int peer = -1;
+    size_t left = 0;
+    uint8_t* data = nullptr;              // contiguous block (const for sends)
+    const RowExchangeSpec* rs = nullptr;  // rows mode
+    int64_t vec = 0;                      // current vector
+    size_t off = 0;                       // bytes of it already moved
+    static Flow contiguous(int p, const uint8_t* d, size_t n) {
+      Flow f;
+      f.peer = p;
+      f.data = const_cast<uint8_t*>(d);
+      f.left = n;
+      return f;
+    }
+    static Flow rows(int p, const RowExchangeSpec* rs, int64_t firstVector, size_t n) {
+      Flow f;
+      f.peer = p;
+      f.rs = rs;
+      f.vec = firstVector;
+      f.left = n;
+      return f;
+    }
+    // Copies the next n bytes of the stream into dst.
+    void gather(uint8_t* dst, size_t n) {
+      left -= n;
+      if (rs == nullptr) {
+        memcpy(dst, data, n);
+        data += n;
+        return;
+      }
+      while (n > 0) {
+        const size_t m = std::min(n, rs->rowBytes - off);
+        memcpy(dst, rs->sendVector(vec) + off, m);
+        advance(m);
+        dst += m;
+        n -= m;
+      }
+    }
+    // Places the next n bytes of the stream from src.
+    void scatter(const uint8_t* src, size_t n) {
+      left -= n;
+      if (rs == nullptr) {
+        memcpy(data, src, n);
+        data += n;
+        return;
+      }
+      while (n > 0) {
+        const size_t m = std::min(n, rs->rowBytes - off);
+        rs->forEachDest(vec, [&](uint8_t* row) { memcpy(row + off, src, m); });
+        advance(m);
+        src += m;
+        n -= m;
+      }
+    }
+    void advance(size_t m) {
+      off += m;
+      if (off == rs->rowBytes) off = 0, ++vec;
+    }
   };
+
+  samResult_t begin(const std::vector<int>& peers, uint64_t seq) {
+    sends_.clear();
+    recvs_.clear();
+    seq_ = seq;
+    for (int p : peers)
+      if (windows_[p] == nullptr || p == rank_)
+        return failf(samInternalError, "shm: rank %d is not a shared-memory peer of rank %d", p, rank_);
+    return samSuccess;
+  }
 
   samResult_t pushChunks(Flow& f, bool* progress) {
     ShmWindow& w = *windows_[f.peer];
@@ -128,13 +211,11 @@ class ShmTransport : public Transport {
     while (f.left > 0 && next - loadAcquire(ctl->tail) < slots) {
       const size_t n = f.left < cap ? f.left : cap;
       ShmSlotHeader* s = w.slot(c, next);
-      memcpy(w.slotData(c, next), f.data, n);
+      f.gather(w.slotData(c, next), n);
       s->seq = seq_;
       s->chunk = next;
       s->bytes = n;
       storeRelease(ctl->head, ++next);
-      f.data += n;
-      f.left -= n;
       *progress = true;
     }
     return samSuccess;
@@ -155,10 +236,8 @@ class ShmTransport : public Transport {
                      "%llu of exchange %llu (%zu bytes)", f.peer, static_cast<unsigned long long>(s->chunk),
                      static_cast<unsigned long long>(s->seq), static_cast<unsigned long long>(s->bytes),
                      static_cast<unsigned long long>(next), static_cast<unsigned long long>(seq_), n);
-      memcpy(f.data, w.slotData(c, next), n);
+      f.scatter(w.slotData(c, next), n);
       storeRelease(ctl->tail, ++next);
-      f.data += n;
-      f.left -= n;
       *progress = true;
     }
     return samSuccess;
@@ -191,6 +270,7 @@ class ShmTransport : public Transport {
   std::vector<uint64_t> sendNext_, recvNext_;        // [nranks] running chunk numbers per channel
   std::vector<int64_t> watchPid_;                    // [nranks] pid to watch, 0 = cannot see it
   std::vector<Flow> sends_, recvs_;
+  RowExchangeSpec rowSpec_;  // the rows of the exchange in flight (rows mode)
   uint64_t seq_ = 0;
 };
 
