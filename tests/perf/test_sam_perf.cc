@@ -46,7 +46,7 @@ std::vector<std::string> fields(const std::string& line) {
 
 // Data rows (not '#'): tokens, bytes, type, then per column group time,
 // algbw, busbw, #wrong. Returns every #wrong value; fails on a malformed row.
-std::vector<long long> wrongColumns(const std::string& output, int groups, int* rows) {
+std::vector<long long> wrongColumns(const std::string& output, int groups, int* rows, int extraColumns = 0) {
   std::vector<long long> wrong;
   std::istringstream in(output);
   std::string line;
@@ -55,8 +55,8 @@ std::vector<long long> wrongColumns(const std::string& output, int groups, int* 
     if (line.empty() || line[0] == '#' || line.rfind("sam-perf", 0) == 0) continue;
     std::vector<std::string> f = fields(line);
     if (f.empty()) continue;
-    EXPECT_EQ(f.size(), static_cast<size_t>(3 + 4 * groups)) << "row: " << line;
-    if (f.size() != static_cast<size_t>(3 + 4 * groups)) continue;
+    EXPECT_EQ(f.size(), static_cast<size_t>(3 + 4 * groups + extraColumns)) << "row: " << line;
+    if (f.size() != static_cast<size_t>(3 + 4 * groups + extraColumns)) continue;
     ++*rows;
     for (int g = 0; g < groups; ++g) {
       const std::string& w = f[3 + 4 * g + 3];
@@ -67,12 +67,13 @@ std::vector<long long> wrongColumns(const std::string& output, int groups, int* 
   return wrong;
 }
 
-void expectClean(const std::string& args, int groups, int expectRows) {
+// memcpyColumns: the two --memcpy columns (time, algbw) after the groups.
+void expectClean(const std::string& args, int groups, int expectRows, int memcpyColumns = 0) {
   PerfRun r = runPerf(args);
   SCOPED_TRACE("sam-perf " + args + "\n" + r.output);
   EXPECT_EQ(r.exitCode, 0);
   int rows = 0;
-  std::vector<long long> wrong = wrongColumns(r.output, groups, &rows);
+  std::vector<long long> wrong = wrongColumns(r.output, groups, &rows, memcpyColumns);
   EXPECT_EQ(rows, expectRows);
   for (long long w : wrong) EXPECT_EQ(w, 0);
   EXPECT_NE(r.output.find("# Out of bounds values : 0 OK"), std::string::npos);
@@ -101,6 +102,13 @@ TEST(SamPerf, ThreeRanksGshardHalfSeveralK) {
   expectClean("--ranks 3 -b 5 -e 50 -f 10 -n 2 -w 1 -c 1 -d half --hidden 33 --experts 12 --topk 1,2,5 "
               "--preset gshard --baseline",
               kAllGroupsWithBaseline, 6);
+}
+
+TEST(SamPerf, EightRanksFourNodesSwitchWithEmptyRanks) {
+  // 3 tokens on each of 8 ranks: most ranks receive nothing from most peers.
+  expectClean("--ranks 8 --nodes 4 -b 3 -e 3 -n 1 -w 0 -c 1 --hidden 12 --experts 16 --preset switch --baseline "
+              "--memcpy --op plan,dispatch,combine,roundtrip",
+              8, 1, /*memcpyColumns=*/2);
 }
 
 TEST(SamPerf, TwoRanksDeepseekV3Float) {
