@@ -97,11 +97,12 @@ inline float roundTo(float v, samDataType_t dt) {
   }
 }
 
-// Unit roundoff of the data type (half the distance from 1 to the next value).
+// Unit roundoff 2^-p of the data type, p its significand precision (24, 8
+// and 11 bits): the largest relative error of one rounding to nearest.
 inline double unitRoundoff(samDataType_t dt) {
   switch (dt) {
     case samFloat32: return std::ldexp(1.0, -24);
-    case samBfloat16: return std::ldexp(1.0, -9);
+    case samBfloat16: return std::ldexp(1.0, -8);
     default: return std::ldexp(1.0, -11);
   }
 }
