@@ -77,11 +77,25 @@ samResult_t HostExecutor::dispatch(const void* x, void* expertIn) {
 
 samResult_t HostExecutor::combineWith(const void* rows, void* y, bool unitWeights) {
   const size_t rb = format_.bytes();
-  sendBuf_.resize(layout_.recv.total() * rb);
-  recvBuf_.resize(layout_.send.total() * rb);
-  reduceSlots(layout_.recv, layout_.placement.topk, format_, rows, unitWeights, sendBuf_.data());
-  SAM_CHECK(backward(sendBuf_.data(), recvBuf_.data(), rb));
-  sumPerToken(layout_.send, layout_.numTokens, format_, recvBuf_.data(), y);
+  const SendLayout& s = layout_.send;
+  const RecvLayout& r = layout_.recv;
+  sendBuf_.resize(r.total() * rb);
+  recvBuf_.resize(s.total() * rb);
+  reduceSlots(r, layout_.placement.topk, format_, rows, unitWeights, sendBuf_.data());
+  // Back home, a token's only vector lands in its row of y; the vectors of
+  // tokens served by several ranks go to the spill buffer and are summed.
+  RowExchangeSpec rs;
+  rs.rowBytes = rb;
+  rs.send = sendBuf_.data();
+  rs.sendOffset = r.offset.data();
+  rs.recv = static_cast<uint8_t*>(y);
+  rs.recvOffset = s.offset.data();
+  rs.recvDest = s.soleToken.data();
+  rs.fanout = 1;
+  rs.recvSpill = recvBuf_.data();
+  rs.recvSpillRow = s.spillRow.data();
+  SAM_CHECK(exchangeRows(comm_, rs, planTraffic_));
+  finishTokenSums(s, layout_.numTokens, format_, recvBuf_.data(), y);
   return samSuccess;
 }
 

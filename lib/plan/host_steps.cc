@@ -40,25 +40,20 @@ void reduceSlots(const RecvLayout& recv, int topk, const RowFormat& f, const voi
   }
 }
 
-void sumPerToken(const SendLayout& send, int64_t numTokens, const RowFormat& f, const void* vectors,
-                 void* y) {
+void finishTokenSums(const SendLayout& send, int64_t numTokens, const RowFormat& f, const void* spill, void* y) {
   const size_t rb = f.bytes();
   std::vector<float> acc(f.hidden);
   for (int64_t t = 0; t < numTokens; ++t) {
     const int64_t n = send.tokenOffset[t + 1] - send.tokenOffset[t];
-    if (n <= 1) {
-      // One rank (always so for SAM): the vector is already the sum, in the
-      // dtype; none: zeros. Same bits as the fp32 path, no conversion.
-      if (n == 1)
-        memcpy(rowAt(y, t, rb), rowAt(vectors, send.tokenVector[send.tokenOffset[t]], rb), rb);
-      else
-        memset(rowAt(y, t, rb), 0, rb);
+    if (n == 1) continue;  // landed in y directly
+    if (n == 0) {
+      memset(rowAt(y, t, rb), 0, rb);
       continue;
     }
     // The token's vectors in ascending rank order: the same sum on every run.
     std::fill(acc.begin(), acc.end(), 0.0f);
     for (int64_t i = send.tokenOffset[t]; i < send.tokenOffset[t + 1]; ++i)
-      accumulateRow(f.dtype, rowAt(vectors, send.tokenVector[i], rb), 1.0f, acc.data(), f.hidden);
+      accumulateRow(f.dtype, rowAt(spill, send.spillRow[send.tokenVector[i]], rb), 1.0f, acc.data(), f.hidden);
     storeRow(f.dtype, acc.data(), rowAt(y, t, rb), f.hidden);
   }
 }

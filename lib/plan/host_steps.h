@@ -23,10 +23,10 @@ void packTokens(const SendLayout& send, const RowFormat& f, const void* x, void*
 // slot's weight (or 1 when unitWeights), fp32 sums stored in dtype.
 void reduceSlots(const RecvLayout& recv, int topk, const RowFormat& f, const void* rows,
                  bool unitWeights, void* out);
-// y[t] = sum over ranks (ascending, for determinism) of the vectors sent back
-// for token t; every row of y is written (zeros for a token with no route).
-void sumPerToken(const SendLayout& send, int64_t numTokens, const RowFormat& f, const void* vectors,
-                 void* y);
+// y[t] for the tokens with no vector (zeros) or several (the sum over ranks,
+// ascending, of their vectors in `spill`, indexed by send vector); the rows of
+// tokens with a single vector were written by the exchange (soleToken).
+void finishTokenSums(const SendLayout& send, int64_t numTokens, const RowFormat& f, const void* spill, void* y);
 // gradRows[row] = w(slot of row) * recvd[vector of row] (combine backward).
 void scaleToRows(const RecvLayout& recv, int topk, const RowFormat& f, const void* recvd,
                  void* gradRows);

@@ -66,6 +66,15 @@ SendLayout buildSendLayout(const ExpertPlacement& p, int64_t numTokens, const in
   s.tokenVector.assign(total, 0);
   std::vector<int64_t> next(s.tokenOffset.begin(), s.tokenOffset.end() - 1);
   for (int64_t i = 0; i < total; ++i) s.tokenVector[next[s.token[i]]++] = i;  // i ascends with the rank
+  s.soleToken.assign(total, -1);
+  s.spillRow.assign(total, -1);
+  for (int64_t i = 0; i < total; ++i) {
+    const int64_t t = s.token[i];
+    if (s.tokenOffset[t + 1] - s.tokenOffset[t] == 1)
+      s.soleToken[i] = t;
+    else
+      s.spillRow[i] = i;
+  }
   return s;
 }
 

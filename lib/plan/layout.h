@@ -40,6 +40,11 @@ struct SendLayout {
   // a token's returning vectors in one pass, in a fixed order.
   std::vector<int64_t> tokenOffset;  // [T + 1]
   std::vector<int64_t> tokenVector;  // [vectors]
+  // Where a returning vector lands in combine: the token's row of y when it
+  // is the token's only vector (always, for SAM), else -1; and its index in
+  // the spill buffer when the token has several (summed afterwards), else -1.
+  std::vector<int64_t> soleToken;    // [vectors]
+  std::vector<int64_t> spillRow;     // [vectors]
   int64_t total() const { return offset.empty() ? 0 : offset.back(); }
 };
 

@@ -20,25 +20,31 @@ namespace sam {
 struct RowExchangeSpec {
   size_t rowBytes = 0;
   // Sender: vectors to peer p are [sendOffset[p], sendOffset[p+1]); vector i
-  // is row sendRow[i] of `send`.
+  // is row sendRow[i] of `send` (row i when sendRow is NULL).
   const uint8_t* send = nullptr;
   const int64_t* sendOffset = nullptr;  // [nranks + 1]
   const int32_t* sendRow = nullptr;
   // Receiver: vectors from peer p are [recvOffset[p], recvOffset[p+1]);
   // vector v goes to rows recvDest[v * fanout + j] of `recv`, j < fanout,
-  // skipping -1.
+  // skipping -1; and, when recvSpillRow is given, to row recvSpillRow[v] of
+  // `recvSpill` unless it is -1 (vectors that need more work than a copy).
   uint8_t* recv = nullptr;
   const int64_t* recvOffset = nullptr;  // [nranks + 1]
   const int64_t* recvDest = nullptr;
   int fanout = 1;
+  uint8_t* recvSpill = nullptr;
+  const int64_t* recvSpillRow = nullptr;
 
-  const uint8_t* sendVector(int64_t i) const { return send + static_cast<size_t>(sendRow[i]) * rowBytes; }
+  const uint8_t* sendVector(int64_t i) const {
+    return send + static_cast<size_t>(sendRow != nullptr ? sendRow[i] : i) * rowBytes;
+  }
   template <typename F>
   void forEachDest(int64_t v, F&& f) const {
     for (int j = 0; j < fanout; ++j) {
       const int64_t d = recvDest[v * fanout + j];
       if (d >= 0) f(recv + static_cast<size_t>(d) * rowBytes);
     }
+    if (recvSpillRow != nullptr && recvSpillRow[v] >= 0) f(recvSpill + static_cast<size_t>(recvSpillRow[v]) * rowBytes);
   }
 };
 

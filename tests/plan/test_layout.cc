@@ -35,6 +35,9 @@ TEST(PlanLayout, HandMadeRoute) {
   // Per token, its vectors in rank order: token 0 -> vectors 0 (rank 0) and 3 (rank 3).
   EXPECT_EQ(s.tokenOffset, (std::vector<int64_t>{0, 2, 3, 3, 5}));
   EXPECT_EQ(s.tokenVector, (std::vector<int64_t>{0, 3, 2, 1, 4}));
+  // Only token 1 has a single rank: its vector lands in y directly.
+  EXPECT_EQ(s.soleToken, (std::vector<int64_t>{-1, -1, 1, -1, -1}));
+  EXPECT_EQ(s.spillRow, (std::vector<int64_t>{0, 1, -1, 3, 4}));
 
   // Rank 3 receives from rank 0 (token 0) and from itself (token 3), in that order.
   std::vector<int32_t> le = {-1, -1, 1, 0, -1, -1};
