@@ -118,6 +118,8 @@ __global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d
     for (int j = threadIdx.x; j < E; j += blockDim.x) hE[j] = 0;
     for (int j = threadIdx.x; j < d.R; j += blockDim.x) hR[j] = 0;
   }
+  __shared__ float sExp2[64];  // routeExpNonPos's table: indexed per lane, so shared memory, not constant
+  for (int j = threadIdx.x; j < 64; j += blockDim.x) sExp2[j] = kExp2TableDev[j];
   if (d.bias)
     for (int j = threadIdx.x; j < E; j += blockDim.x) {
       sBias[j] = d.bias[j];
@@ -157,7 +159,7 @@ __global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d
     // Scores (route_ref.cc tokenScores: the same operations in the same order).
     if (d.sigmoid) {
 #pragma unroll
-      for (int j = 0; j < V; ++j) s[j] = routeSigmoid(s[j]);
+      for (int j = 0; j < V; ++j) s[j] = routeSigmoid(s[j], sExp2);
     } else {
       float mx = s[0];
 #pragma unroll
@@ -167,7 +169,7 @@ __global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d
       float sum = 0.0f;  // warp order: lane l adds experts l, l + 32, ... then the butterfly
 #pragma unroll
       for (int j = 0; j < V; ++j) {
-        s[j] = routeExpT<true>(s[j] - mx);  // x - max <= 0
+        s[j] = routeExpNonPos(s[j] - mx, sExp2);  // x - max <= 0
         sum += s[j];
       }
 #pragma unroll
