@@ -181,7 +181,7 @@ __device__ __forceinline__ WarpMem carve(const DevSpec& d, float* base) {
 
 // routeExpNonPos's table for the general kernels (read through the L1 cache;
 // the fast kernel keeps a copy in shared memory).
-__device__ const float kExp2TableDev[64] = {SAM_ROUTE_EXP2_TABLE};
+__device__ const uint32_t kExp2TableDev[64] = {SAM_ROUTE_EXP2_TABLE};
 
 // Scores of token `row` into m.s / m.sel. Returns the lowest bad expert or -1.
 // Lane l handles experts l, l+32, l+64, ... in chunks of 8 held in registers,

@@ -118,7 +118,7 @@ __global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d
     for (int j = threadIdx.x; j < E; j += blockDim.x) hE[j] = 0;
     for (int j = threadIdx.x; j < d.R; j += blockDim.x) hR[j] = 0;
   }
-  __shared__ float sExp2[64];  // routeExpNonPos's table: indexed per lane, so shared memory, not constant
+  __shared__ uint32_t sExp2[64];  // routeExpNonPos's table: indexed per lane, so shared memory, not constant
   for (int j = threadIdx.x; j < 64; j += blockDim.x) sExp2[j] = kExp2TableDev[j];
   if (d.bias)
     for (int j = threadIdx.x; j < E; j += blockDim.x) {

@@ -44,30 +44,6 @@ SAM_HD int floatBits(float f) {
 #endif
 }
 
-// 2^(j/64) for j = 0..63, each rounded to the nearest float: the table of
-// routeExpNonPos. Host and device need the same 64 floats in memory they can
-// index (a static array here; shared memory or a __device__ array in the
-// kernels), hence one list.
-#define SAM_ROUTE_EXP2_TABLE \
-  0x1p+0f, 0x1.02c9a4p+0f, 0x1.059b0ep+0f, 0x1.087452p+0f, \
-  0x1.0b5586p+0f, 0x1.0e3ec4p+0f, 0x1.11301ep+0f, 0x1.1429aap+0f, \
-  0x1.172b84p+0f, 0x1.1a35bep+0f, 0x1.1d4874p+0f, 0x1.2063b8p+0f, \
-  0x1.2387a6p+0f, 0x1.26b456p+0f, 0x1.29e9ep+0f, 0x1.2d285ap+0f, \
-  0x1.306fep+0f, 0x1.33c08cp+0f, 0x1.371a74p+0f, 0x1.3a7db4p+0f, \
-  0x1.3dea64p+0f, 0x1.4160a2p+0f, 0x1.44e086p+0f, 0x1.486a2cp+0f, \
-  0x1.4bfdaep+0f, 0x1.4f9b28p+0f, 0x1.5342b6p+0f, 0x1.56f474p+0f, \
-  0x1.5ab07ep+0f, 0x1.5e76f2p+0f, 0x1.6247ecp+0f, 0x1.662388p+0f, \
-  0x1.6a09e6p+0f, 0x1.6dfb24p+0f, 0x1.71f75ep+0f, 0x1.75feb6p+0f, \
-  0x1.7a1148p+0f, 0x1.7e2f34p+0f, 0x1.82589ap+0f, 0x1.868d9ap+0f, \
-  0x1.8ace54p+0f, 0x1.8f1aeap+0f, 0x1.93737cp+0f, 0x1.97d82ap+0f, \
-  0x1.9c4918p+0f, 0x1.a0c668p+0f, 0x1.a5503cp+0f, 0x1.a9e6b6p+0f, \
-  0x1.ae89fap+0f, 0x1.b33a2cp+0f, 0x1.b7f77p+0f, 0x1.bcc1eap+0f, \
-  0x1.c199bep+0f, 0x1.c67f12p+0f, 0x1.cb720ep+0f, 0x1.d072d4p+0f, \
-  0x1.d5818ep+0f, 0x1.da9e6p+0f, 0x1.dfc974p+0f, 0x1.e502eep+0f, \
-  0x1.ea4afap+0f, 0x1.efa1bep+0f, 0x1.f50766p+0f, 0x1.fa7c18p+0f
-
-inline constexpr float kExp2Table[64] = {SAM_ROUTE_EXP2_TABLE};
-
 SAM_HD uint32_t uintBits(float f) { return static_cast<uint32_t>(floatBits(f)); }
 
 SAM_HD float floatFromBits(uint32_t u) {
@@ -80,20 +56,40 @@ SAM_HD float floatFromBits(uint32_t u) {
 #endif
 }
 
+// The table of routeExpNonPos: entry j = the bits of 2^(j/64) rounded to the
+// nearest float, minus j << 17 (mod 2^32), so that adding n << 17 for any n
+// with n & 63 == j gives the bits of that float times 2^(n >> 6) (see below).
+// Host and device need the same 64 words in memory they can index (a static
+// array here; shared memory or a __device__ array in the kernels), hence one
+// list.
+#define SAM_ROUTE_EXP2_TABLE \
+  0x3f800000u, 0x3f7f64d2u, 0x3f7ecd87u, 0x3f7e3a29u, 0x3f7daac3u, 0x3f7d1f62u, 0x3f7c980fu, 0x3f7c14d5u, \
+  0x3f7b95c2u, 0x3f7b1adfu, 0x3f7aa43au, 0x3f7a31dcu, 0x3f79c3d3u, 0x3f795a2bu, 0x3f78f4f0u, 0x3f78942du, \
+  0x3f7837f0u, 0x3f77e046u, 0x3f778d3au, 0x3f773edau, 0x3f76f532u, 0x3f76b051u, 0x3f767043u, 0x3f763516u, \
+  0x3f75fed7u, 0x3f75cd94u, 0x3f75a15bu, 0x3f757a3au, 0x3f75583fu, 0x3f753b79u, 0x3f7523f6u, 0x3f7511c4u, \
+  0x3f7504f3u, 0x3f74fd92u, 0x3f74fbafu, 0x3f74ff5bu, 0x3f7508a4u, 0x3f75179au, 0x3f752c4du, 0x3f7546cdu, \
+  0x3f75672au, 0x3f758d75u, 0x3f75b9beu, 0x3f75ec15u, 0x3f76248cu, 0x3f766334u, 0x3f76a81eu, 0x3f76f35bu, \
+  0x3f7744fdu, 0x3f779d16u, 0x3f77fbb8u, 0x3f7860f5u, 0x3f78ccdfu, 0x3f793f89u, 0x3f79b907u, 0x3f7a396au, \
+  0x3f7ac0c7u, 0x3f7b4f30u, 0x3f7be4bau, 0x3f7c8177u, 0x3f7d257du, 0x3f7dd0dfu, 0x3f7e83b3u, 0x3f7f3e0cu
+
+inline constexpr uint32_t kExp2Table[64] = {SAM_ROUTE_EXP2_TABLE};
+
 // exp(max(x, -87)) for x <= 0, within ~1 ulp, identical on host and device
 // (every step a single correctly rounded operation or integer arithmetic; no
-// branch, no float<->int conversion, a slow pipe on the GPU). table = the 64
-// floats of SAM_ROUTE_EXP2_TABLE.
+// branch, no float<->int conversion, a slow pipe on the GPU). table =
+// kExp2Table's 64 words.
 //  n = round(x * 64 / ln 2) comes out of one fma with 1.5 * 2^23 (the sum
 //  holds n in its low mantissa bits); x = n ln2/64 + r with |r| <= ln2/128,
 //  r by Cody-Waite in two fmas (the first exact: ln2/64's float has its last
-//  bit at 2^-30 and |x| >= ln2/128 whenever n != 0); exp(x) = 2^(n>>6) *
-//  2^((n&63)/64) * exp(r), exp(r) - 1 = r + r^2 (1/2 + r/6) (truncation below
-//  4e-11 relative), and 2^(n>>6) added to the exponent bits (exact: the
-//  result is normal, which the floor at -87 guarantees: exp(-87) = 1.6e-38).
+//  bit at 2^-30 and |x| >= ln2/128 whenever n != 0); exp(x) = 2^(n>>6)
+//  2^((n&63)/64) (1 + m), m = exp(r) - 1 = r + r^2 (1/2 + r/6) (truncation
+//  below 4e-11 relative). b = 2^(n>>6) 2^((n&63)/64) is one integer
+//  multiply-add on the table word (exact: b is normal, as is the result,
+//  which the floor at -87 guarantees: exp(-87) = 1.6e-38, n >= -8033), and
+//  the result b + b m rounds once.
 // The floor replaces the subnormal tail: below -87 the result is exp(-87)
 // instead of 0 .. 1.6e-38. Softmax feeds x - max; sigmoid exp(-|x|).
-SAM_HD float routeExpNonPos(float x, const float* table) {
+SAM_HD float routeExpNonPos(float x, const uint32_t* table) {
   const float xc = x < -87.0f ? -87.0f : x;
   constexpr float kShift = 12582912.0f;                             // 1.5 * 2^23
   const float t = fmaExact(xc, 0x1.715476p+6f, kShift);               // kShift + n, 64 / ln 2
@@ -101,17 +97,15 @@ SAM_HD float routeExpNonPos(float x, const float* table) {
   float r = fmaExact(n, -0x1.62e43p-7f, xc);                          // ln2/64, high part: exact
   r = fmaExact(n, 0x1.05c61p-35f, r);                                 // minus the low part
   const float q = fmaExact(r, 1.0f / 6.0f, 0.5f);
-  const float em1 = fmaExact(r * r, q, r);                            // exp(r) - 1
-  const uint32_t tb = uintBits(t);                                    // 0x4B400000 + n (its low 6 bits: n & 63)
-  const float tj = table[tb & 63u];
-  const float y = fmaExact(tj, em1, tj);                              // 2^(j/64) exp(r), in [0.99, 2)
-  // n << 17 (kShift's bits vanish) masked to the exponent field: (n >> 6) << 23.
-  return floatFromBits(uintBits(y) + ((tb << 17) & 0xFF800000u));
+  const float m = fmaExact(r * r, q, r);                              // exp(r) - 1
+  const uint32_t tb = uintBits(t);  // 0x4B400000 + n: low 6 bits n & 63; << 17 leaves n << 17
+  const float b = floatFromBits(table[tb & 63u] + (tb << 17));        // 2^(n / 64), the table's rounding
+  return fmaExact(b, m, b);
 }
 
 // 1 / (1 + exp(-x)) from e = exp(-|x|) <= 1 (no overflow): 1 / (1 + e) for
 // x >= 0, e / (1 + e) below (one division either way).
-SAM_HD float routeSigmoid(float x, const float* table) {
+SAM_HD float routeSigmoid(float x, const uint32_t* table) {
   const float e = routeExpNonPos(x < 0.0f ? x : -x, table);
   return (x >= 0.0f ? 1.0f : e) / (1.0f + e);
 }

@@ -313,6 +313,9 @@ TEST(RouteReference, ExpIsAccurateAndFloored) {
   EXPECT_EQ(routeExpNonPos(0.0f, kExp2Table), 1.0f);
   EXPECT_EQ(routeExpNonPos(-0.0f, kExp2Table), 1.0f);
   EXPECT_GT(routeExpNonPos(-1e30f, kExp2Table), 0.0f);  // the floor, no underflow
+  // The table: entry j + (j << 17) is 2^(j/64) as the nearest float.
+  for (uint32_t j = 0; j < 64; ++j)
+    EXPECT_EQ(sam::route::floatFromBits(kExp2Table[j] + (j << 17)), (float)std::exp2(j / 64.0)) << j;
 }
 
 TEST(RouteReference, SigmoidIsAccurate) {
