@@ -179,6 +179,10 @@ __device__ __forceinline__ WarpMem carve(const DevSpec& d, float* base) {
   return m;
 }
 
+// routeExpNonPos's table for the general kernels (read through the L1 cache;
+// the fast kernel keeps a copy in shared memory).
+__device__ const uint32_t kExp2TableDev[64] = {SAM_ROUTE_EXP2_TABLE};
+
 // Scores of token `row` into m.s / m.sel. Returns the lowest bad expert or -1.
 // Lane l handles experts l, l+32, l+64, ... in chunks of 8 held in registers,
 // so that eight independent loads and exps are in flight at once; a batch of
@@ -245,9 +249,9 @@ __device__ __forceinline__ int warpScores(const DevSpec& d, const In* __restrict
 #pragma unroll
     for (int u = 0; u < kChunk; ++u) {
       if (d.sigmoid) {
-        v[u] = routeSigmoid(v[u]);
+        v[u] = routeSigmoid(v[u], kExp2TableDev);
       } else {
-        v[u] = routeExp(v[u] - mx);
+        v[u] = routeExpNonPos(v[u] - mx, kExp2TableDev);  // x - max <= 0
         sum += base + 32 * u < d.E ? v[u] : 0.0f;  // adding +0 changes nothing
       }
     }

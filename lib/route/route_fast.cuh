@@ -98,6 +98,71 @@ __device__ __forceinline__ X transposedReduce(Op op, X (&v)[V], int lane) {
   return r;
 }
 
+// This lane's two best candidates among key[j] with bit j of `taken` clear,
+// in (key desc, j asc) order (INT_MIN = none), with their scores s[j] if kS.
+template <int V, bool kS>
+__device__ __forceinline__ void laneTop2(const int (&key)[V], const float (&s)[V], unsigned taken, int& b1, int& j1,
+                                         float& s1, int& b2, int& j2, float& s2) {
+  b1 = INT_MIN, j1 = 0, s1 = 0.0f, b2 = INT_MIN, j2 = 0, s2 = 0.0f;
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    const int v = ((taken >> j) & 1u) ? INT_MIN : key[j];
+    const bool gt1 = v > b1, gt2 = v > b2;
+    b2 = gt1 ? b1 : gt2 ? v : b2;
+    j2 = gt1 ? j1 : gt2 ? j : j2;
+    if (kS) s2 = gt1 ? s1 : gt2 ? s[j] : s2;
+    b1 = gt1 ? v : b1;
+    j1 = gt1 ? j : j1;
+    if (kS) s1 = gt1 ? s[j] : s1;
+  }
+}
+
+// Stage 2's picks (see the kernel): this lane's slot of the top k (lane < k:
+// expert myE, score myS), the sum of the k scores in slot order and the lowest.
+// kBias: the weight is s, not the key: it travels along with the key
+// (s1, s2), one shuffle per pick to read it.
+template <int V, bool kBias>
+__device__ __forceinline__ void pickTopK(const int (&key)[V], const float (&s)[V], int k, int nCand, int lane, int& myE,
+                                         float& myS, float& denom, float& lowS) {
+  int b1, j1, b2 = INT_MIN, j2 = 0;
+  float s1 = 0.0f, s2 = 0.0f;
+  if (nCand == 1 || k == 1) {  // one register per lane (M = 1, groups of 32), or one pick: the best only
+    b1 = key[0];
+#pragma unroll
+    for (int j = 1; j < V; ++j) b1 = max(b1, key[j]);
+    j1 = 0;
+#pragma unroll
+    for (int j = V - 1; j >= 0; --j)
+      if (key[j] == b1) {
+        j1 = j;
+        if (kBias) s1 = s[j];
+      }
+  } else {
+    laneTop2<V, kBias>(key, s, 0u, b1, j1, s1, b2, j2, s2);
+  }
+  unsigned taken = 0;  // registers of this lane already picked
+  int used = 0;
+  for (int i = 0; i < k; ++i) {
+    const int best = warpMax(b1);
+    const int e = warpMin(b1 == best ? (j1 << 5) | lane : INT_MAX);  // ties: the lower expert
+    const float se = kBias ? __shfl_sync(kFull, s1, e & 31) : keyValue(best);  // no bias: sel == s
+    if (i + 1 < k) {  // the owner drops its pick (not needed after the last)
+      const bool owner = lane == (e & 31);
+      if (owner) {
+        taken |= 1u << j1;
+        ++used;
+        b1 = b2, j1 = j2, s1 = s2, b2 = INT_MIN;
+      }
+      if (__any_sync(kFull, owner && b1 == INT_MIN && used < nCand)) {
+        if (owner && b1 == INT_MIN && used < nCand) laneTop2<V, kBias>(key, s, taken, b1, j1, s1, b2, j2, s2);
+      }
+    }
+    if (lane == i) myE = e, myS = se;
+    denom += se;             // slot order, as tokenWeights
+    lowS = fminf(lowS, se);  // the lowest selected score (for the alignment loss)
+  }
+}
+
 template <typename In, int V>
 __global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d, const In* __restrict__ logits, int64_t T, FwdOut o,
                                                        int wantCounts, int wantStats) {
@@ -118,6 +183,8 @@ __global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d
     for (int j = threadIdx.x; j < E; j += blockDim.x) hE[j] = 0;
     for (int j = threadIdx.x; j < d.R; j += blockDim.x) hR[j] = 0;
   }
+  __shared__ uint32_t sExp2[64];  // routeExpNonPos's table: indexed per lane, so shared memory, not constant
+  for (int j = threadIdx.x; j < 64; j += blockDim.x) sExp2[j] = kExp2TableDev[j];
   if (d.bias)
     for (int j = threadIdx.x; j < E; j += blockDim.x) {
       sBias[j] = d.bias[j];
@@ -157,7 +224,7 @@ __global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d
     // Scores (route_ref.cc tokenScores: the same operations in the same order).
     if (d.sigmoid) {
 #pragma unroll
-      for (int j = 0; j < V; ++j) s[j] = routeSigmoid(s[j]);
+      for (int j = 0; j < V; ++j) s[j] = routeSigmoid(s[j], sExp2);
     } else {
       float mx = s[0];
 #pragma unroll
@@ -167,7 +234,7 @@ __global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d
       float sum = 0.0f;  // warp order: lane l adds experts l, l + 32, ... then the butterfly
 #pragma unroll
       for (int j = 0; j < V; ++j) {
-        s[j] = routeExpT<true>(s[j] - mx);  // x - max <= 0
+        s[j] = routeExpNonPos(s[j] - mx, sExp2);  // x - max <= 0
         sum += s[j];
       }
 #pragma unroll
@@ -210,7 +277,13 @@ __global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d
       }
     }
 
-    // Stage 2: the top k experts of the chosen groups by sel.
+    // Stage 2: the top k experts of the chosen groups by sel. Each lane keeps
+    // its best two candidates (key, register), in (key desc, register asc)
+    // order, which is expert order within a lane. A pick is the warp max of the
+    // lanes' first keys, then the lowest expert (32 j + lane) among the lanes
+    // holding it; the owner moves its second candidate up. Only a lane picked
+    // twice with candidates left rescans (rare; warp-uniform branch), so a pick
+    // costs two reductions and a few selects instead of a pass over V values.
     int key[V];
     if (d.bias) {
 #pragma unroll
@@ -219,40 +292,11 @@ __global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d
 #pragma unroll
       for (int j = 0; j < V; ++j) key[j] = ((chosen >> j) & 1u) ? __float_as_int(sel[j]) : INT_MIN;
     }
-    int laneBest = key[0];
-#pragma unroll
-    for (int j = 1; j < V; ++j) laneBest = max(laneBest, key[j]);
-    int myE = 0, lowE = 0;
-    float myS = 0.0f, lowS = 0.0f, denom = 0.0f;
-    for (int i = 0; i < k; ++i) {
-      const int best = warpMax(laneBest);
-      int mine = INT_MAX;  // this lane's lowest expert with that key
-#pragma unroll
-      for (int j = V - 1; j >= 0; --j)
-        if (key[j] == best) mine = lane + 32 * j;
-      const int e = warpMin(mine);  // ties: the lower expert
-      float se;
-      if (d.bias) {
-        float mineS = 0.0f;
-#pragma unroll
-        for (int j = 0; j < V; ++j)
-          if (j == (e >> 5)) mineS = s[j];
-        se = __shfl_sync(kFull, mineS, e & 31);
-      } else {
-        se = keyValue(best);  // sel == s
-      }
-      if (i + 1 < k && lane == (e & 31)) {  // the owner drops its pick (not needed after the last)
-#pragma unroll
-        for (int j = 0; j < V; ++j)
-          if (j == (e >> 5)) key[j] = INT_MIN;
-        laneBest = key[0];
-#pragma unroll
-        for (int j = 1; j < V; ++j) laneBest = max(laneBest, key[j]);
-      }
-      if (lane == i) myE = e, myS = se;
-      denom += se;  // slot order, as tokenWeights
-      if (i == 0 || se < lowS || (se == lowS && e < lowE)) lowS = se, lowE = e;
-    }
+    const int nCand = __popc(chosen & ((1u << V) - 1u));  // candidate registers per lane (warp-uniform)
+    int myE = 0;
+    float myS = 0.0f, lowS = INFINITY, denom = 0.0f;
+    if (d.bias) pickTopK<V, true>(key, s, k, nCand, lane, myE, myS, denom, lowS);
+    else pickTopK<V, false>(key, s, k, nCand, lane, myE, myS, denom, lowS);
     float w = myS;
     if (d.renorm) w = denom > 0.0f ? w / denom : 0.0f;
     w = w * d.scale;
@@ -263,11 +307,8 @@ __global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d
     }
     if (wantCounts) {
       const int r = lane >= k ? -1 : d.epr == 1 ? myE : (int)__umulhi((unsigned)myE, d.eprMagic);
-      bool first = true;
-      for (int j = 0; j < k; ++j) {
-        const int rj = __shfl_sync(kFull, r, j);
-        if (j < lane && rj == r) first = false;
-      }
+      // First slot of its rank: no lower lane has the same r (lanes >= k hold -1).
+      const bool first = (__match_any_sync(kFull, r) & ((1u << lane) - 1u)) == 0;
       if (lane < k) {
         atomicAdd(&hE[myE], 1);
         if (first) atomicAdd(&hR[r], 1);

@@ -69,7 +69,7 @@ std::string badBiasMessage(const char* fn, int e, float value) {
 void tokenScores(const RouteSpec& spec, const float* x, float* s) {
   const int E = spec.E;
   if (spec.score == samScoreSigmoid) {
-    for (int e = 0; e < E; ++e) s[e] = routeSigmoid(x[e]);
+    for (int e = 0; e < E; ++e) s[e] = routeSigmoid(x[e], kExp2Table);
     return;
   }
   float m = x[0];
@@ -78,7 +78,7 @@ void tokenScores(const RouteSpec& spec, const float* x, float* s) {
   // experts l, l+32, l+64, ... in order, then the 32 partial sums are combined
   // by a butterfly (xor 16, 8, 4, 2, 1). Any fixed order would do; this one is
   // the GPU's, so both backends get the same bits.
-  for (int e = 0; e < E; ++e) s[e] = routeExp(x[e] - m);
+  for (int e = 0; e < E; ++e) s[e] = routeExpNonPos(x[e] - m, kExp2Table);
   // One division per token, then a product per expert (what the kernel does).
   const float inv = 1.0f / warpOrderSum(s, E);
   for (int e = 0; e < E; ++e) s[e] = s[e] * inv;

@@ -287,20 +287,49 @@ TEST(RouteReference, HalfAndBf16AreRoutedAsTheirFloatValues) {
   }
 }
 
-// Our exp (route_math.h) is what both backends share: check it against libm.
-TEST(RouteReference, ExpIsAccurateAndSaturates) {
+// Our exp (route_math.h) is what both backends share: check it against libm,
+// and the floor at -87 it documents.
+TEST(RouteReference, ExpIsAccurateAndFloored) {
+  using sam::route::kExp2Table;
+  using sam::route::routeExpNonPos;
   double worst = 0;
-  for (float x = -110.0f; x < 95.0f; x += 0.000731f) {
-    const float y = sam::route::routeExp(x);
+  for (float x = -110.0f; x <= 0.0f; x += 0.000731f) {
+    const float y = routeExpNonPos(x, kExp2Table);
+    if (x < -87.0f) {
+      EXPECT_EQ(y, routeExpNonPos(-87.0f, kExp2Table)) << x;
+      continue;
+    }
     const double want = std::exp((double)x);
-    if (want > 3.4028234663852886e38) {
-      EXPECT_TRUE(std::isinf(y)) << x;
-    } else if (want < 1.1754943508222875e-38) {
-      EXPECT_NEAR(y, want, 1.5e-45) << x;  // subnormal results: within one subnormal step
+    worst = std::max(worst, std::fabs(y - want) / want);
+  }
+  // Every table entry, and the ends of each reduction interval.
+  for (int n = -8032; n <= 0; ++n)
+    for (float x : {(float)(n * (M_LN2 / 64)), std::nextafter((float)((n + 0.5) * (M_LN2 / 64)), 0.0f)}) {
+      if (x > 0.0f || x < -87.0f) continue;
+      const double want = std::exp((double)x);
+      worst = std::max(worst, std::fabs(routeExpNonPos(x, kExp2Table) - want) / want);
+    }
+  EXPECT_LT(worst, 1.2e-7);  // about one ulp
+  EXPECT_EQ(routeExpNonPos(0.0f, kExp2Table), 1.0f);
+  EXPECT_EQ(routeExpNonPos(-0.0f, kExp2Table), 1.0f);
+  EXPECT_GT(routeExpNonPos(-1e30f, kExp2Table), 0.0f);  // the floor, no underflow
+  // The table: entry j + (j << 17) is 2^(j/64) as the nearest float.
+  for (uint32_t j = 0; j < 64; ++j)
+    EXPECT_EQ(sam::route::floatFromBits(kExp2Table[j] + (j << 17)), (float)std::exp2(j / 64.0)) << j;
+}
+
+TEST(RouteReference, SigmoidIsAccurate) {
+  double worst = 0;
+  for (float x = -120.0f; x < 120.0f; x += 0.000917f) {
+    const float y = sam::route::routeSigmoid(x, sam::route::kExp2Table);
+    const double want = 1.0 / (1.0 + std::exp(-(double)x));
+    if (x < -87.0f) {
+      EXPECT_NEAR(y, want, 2e-38) << x;  // exp's floor
     } else {
       worst = std::max(worst, std::fabs(y - want) / want);
     }
   }
-  EXPECT_LT(worst, 1.2e-7);  // about one ulp
-  EXPECT_EQ(sam::route::routeExp(0.0f), 1.0f);
+  EXPECT_LT(worst, 2.4e-7);  // exp's ulp, then the add and the division
+  EXPECT_EQ(sam::route::routeSigmoid(0.0f, sam::route::kExp2Table), 0.5f);
+  EXPECT_EQ(sam::route::routeSigmoid(1e30f, sam::route::kExp2Table), 1.0f);
 }
