@@ -149,17 +149,24 @@ int64_t printFooter(const Options& opt, const std::vector<PointResult>& points) 
     for (const char* impl : {"sam", "base"}) {
       double sum = 0, ceiling = 0;
       int n = 0;
+      std::string perSize;  // the ratio at each size: small sizes fit in caches, large ones do not
       for (const PointResult& p : points) {
         auto it = p.ops.find(op + "/" + impl);
         if (it == p.ops.end() || !it->second.ran) continue;
         sum += it->second.algbw;
         ceiling += p.memcpyCeiling.algbw;
         ++n;
+        if (p.memcpyCeiling.algbw > 0) {
+          char buf[32];
+          std::snprintf(buf, sizeof(buf), "%s%.0f%%", perSize.empty() ? "" : " ", 100.0 * it->second.algbw / p.memcpyCeiling.algbw);
+          perSize += buf;
+        }
       }
       if (!n) continue;
       std::printf("#   %-9s %-4s avg algbw %8.2f GB/s", op.c_str(), impl, sum / n);
       if (opt.memcpyCeiling && ceiling > 0 && op != "roundtrip")
-        std::printf("  = %5.1f%% of memcpy of the same bytes (%.2f GB/s)", 100.0 * sum / ceiling, ceiling / n);
+        std::printf("  = %5.1f%% of memcpy of the same bytes (%.2f GB/s); per size: %s", 100.0 * sum / ceiling,
+                    ceiling / n, perSize.c_str());
       std::printf("\n");
     }
   }
