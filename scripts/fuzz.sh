@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang in their own build dir and runs each
 # for a bounded time. Usage: scripts/fuzz.sh [seconds per target, default 20]
-# Env: FUZZ_BUILD_DIR (default build-fuzz), JOBS (default 2).
+# Env: FUZZ_BUILD_DIR (default build-fuzz), JOBS (default 2), FUZZ_SEED (default: random).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET="${1:-20}"
@@ -14,6 +14,8 @@ for target in fuzz_bootstrap_message; do
   mkdir -p "$corpus"
   echo "== $target for ${SECONDS_PER_TARGET}s"
   # Seeds first (checked-in examples of every message), then new finds in $corpus.
-  "$BUILD/fuzz/$target" -max_total_time="$SECONDS_PER_TARGET" -max_len=4096 -print_final_stats=1 \
+  # FUZZ_SEED fixes libFuzzer's random sequence (CI sets it so a run can be
+  # reproduced); unset, each run explores from a new seed.
+  "$BUILD/fuzz/$target" ${FUZZ_SEED:+-seed=$FUZZ_SEED} -max_total_time="$SECONDS_PER_TARGET" -max_len=4096 -print_final_stats=1 \
     -artifact_prefix="$BUILD/" "$corpus" fuzz/corpus/"$target"
 done

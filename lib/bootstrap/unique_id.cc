@@ -68,6 +68,10 @@ bool decodeUniqueId(const samUniqueId& id, UniqueIdContents* c, std::string* why
   for (size_t i = kChecksummed + 4; i < SAM_UNIQUE_ID_BYTES; ++i)
     if (p[i] != 0) return no("non-zero padding: the id was corrupted");
   if (get16(p + 10) != 0) return no("non-zero reserved field");
+  // Bytes 44..55 are reserved as zero: a checksum is no proof against a
+  // forger (the fuzzer found an id with a matching checksum and junk there).
+  for (size_t i = 44; i < kChecksummed; ++i)
+    if (p[i] != 0) return no("non-zero reserved field");
   uint16_t family = get16(p + 6);
   if (family != 4 && family != 6) return no("unknown address family");
   uint16_t port = get16(p + 8);

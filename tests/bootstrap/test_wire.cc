@@ -202,6 +202,28 @@ TEST(UniqueId, RoundTripV4AndV6) {
   EXPECT_NE(why.find("magic"), std::string::npos);
 }
 
+TEST(UniqueId, ReservedBytesMustBeZeroEvenWithAMatchingChecksum) {
+  // The fuzzer's find: junk in the reserved bytes with the checksum recomputed
+  // over it decoded fine and did not re-encode to the same id.
+  sam::UniqueIdContents c;
+  c.root.family = 4;
+  c.root.addr[0] = 127;
+  c.root.addr[3] = 1;
+  c.root.port = 4242;
+  c.secret = sam::randomSecret();
+  samUniqueId id;
+  sam::encodeUniqueId(c, &id);
+  uint8_t* p = reinterpret_cast<uint8_t*>(id.internal);
+  p[50] = 0x16;
+  uint32_t h = 2166136261u;  // FNV-1a over the checksummed prefix, as the encoder does
+  for (int i = 0; i < 56; ++i) h = (h ^ p[i]) * 16777619u;
+  for (int i = 0; i < 4; ++i) p[56 + i] = static_cast<uint8_t>(h >> (8 * i));
+  sam::UniqueIdContents back;
+  std::string why;
+  EXPECT_FALSE(sam::decodeUniqueId(id, &back, &why));
+  EXPECT_NE(why.find("reserved"), std::string::npos) << why;
+}
+
 TEST(UniqueId, SecretsAreRandomAndHexParses) {
   EXPECT_FALSE(secretsEqual(sam::randomSecret(), sam::randomSecret()));
   Secret s;
