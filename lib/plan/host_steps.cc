@@ -37,10 +37,16 @@ void reduceFloatRows(int n, const float* const* src, const float* w, float* __re
     for (int h = 0; h < hidden; ++h) dst[h] = (0.0f + wa * a[h]) + wb * b[h];
     return;
   }
-  for (int h = 0; h < hidden; ++h) {
-    float s = 0.0f;
-    for (int j = 0; j < n; ++j) s += w[j] * src[j][h];
-    dst[h] = s;
+  // Row by row (each loop vectorizes and streams one row) rather than element
+  // by element across rows; every element still sums its terms in slot
+  // order starting from 0, so the result is the same bits.
+  const float* __restrict a = src[0];
+  const float wa = w[0];
+  for (int h = 0; h < hidden; ++h) dst[h] = 0.0f + wa * a[h];
+  for (int j = 1; j < n; ++j) {
+    const float* __restrict b = src[j];
+    const float wb = w[j];
+    for (int h = 0; h < hidden; ++h) dst[h] = dst[h] + wb * b[h];
   }
 }
 }  // namespace
