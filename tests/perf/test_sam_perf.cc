@@ -168,23 +168,31 @@ int freePort() {
 
 TEST(SamPerf, UnderTorchrunVariablesEachProcessIsOneRank) {
   // What torchrun sets; --ranks must be ignored (it would spawn otherwise).
-  const int port = freePort();
-  ASSERT_GT(port, 0);
   std::string perf = SAM_BINARY_DIR "/perf/sam-perf";
   std::string args = " --ranks 5 -b 33 -e 33 -n 1 -w 0 -c 1 --hidden 16 --experts 8 --baseline";
-  std::string cmd;
-  for (int r = 0; r < 2; ++r)
-    cmd += "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
-           " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " timeout 120 " + perf +
-           args + (r == 0 ? " > /dev/stdout & " : " > /dev/null; s1=$?; ");
-  cmd += "wait $!; s0=$?; exit $((s0 | s1))";
   PerfRun r;
-  FILE* p = popen(("bash -c '" + cmd + "' 2>&1").c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  int status = pclose(p);
+  int status = 0;
+  // The rendezvous listens on MASTER_PORT + 1 (torchrun's store owns
+  // MASTER_PORT), so MASTER_PORT is a free port minus one. Another test can
+  // still take that port between our probe and the bind: try again then.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const int port = freePort();
+    ASSERT_GT(port, 1);
+    std::string cmd;
+    for (int rank = 0; rank < 2; ++rank)
+      cmd += "RANK=" + std::to_string(rank) + " LOCAL_RANK=" + std::to_string(rank) +
+             " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port - 1) + " SAM_TIMEOUT_MS=20000" +
+             " timeout 120 " + perf + args + (rank == 0 ? " > /dev/stdout & " : " > /dev/null; s1=$?; ");
+    cmd += "wait $!; s0=$?; exit $((s0 | s1))";
+    FILE* p = popen(("bash -c '" + cmd + "' 2>&1").c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    r.output.clear();
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+    status = pclose(p);
+    if (r.output.find("Address already in use") == std::string::npos) break;
+  }
   SCOPED_TRACE(r.output);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_NE(r.output.find("nRanks 2 nNodes 1 launcher: torchrun"), std::string::npos);
