@@ -99,29 +99,35 @@ samResult_t runExchange(samComm* comm, HostBackend& b, const ExchangeSpec& spec,
 }
 
 // Transports that cannot gather/scatter rows get packed blocks: staging
-// buffers for their peers only.
+// buffers for their peers only, kept in the backend and grown on demand (an
+// allocation per call cost its page faults and zero-fill every time).
 samResult_t runRowExchange(samComm* comm, HostBackend& b, const RowExchangeSpec& rs, uint64_t seq,
                            TrafficTable& counted) {
   Route route(comm, b);
   const int R = comm->nranks;
   const size_t rb = rs.rowBytes;
   std::vector<size_t> sOff(R, 0), sBytes(R, 0), rOff(R, 0), rBytes(R, 0);
-  std::vector<uint8_t> sendStage, recvStage;
   std::vector<int> packedPeers;
+  size_t sendTotal = 0, recvTotal = 0;
   for (size_t i = 0; i < route.order.size(); ++i) {
     if (dynamic_cast<RowTransport*>(route.order[i]) != nullptr) continue;
     for (int p : route.peers[i]) {
       packedPeers.push_back(p);
-      sOff[p] = sendStage.size();
+      sOff[p] = sendTotal;
       sBytes[p] = (rs.sendOffset[p + 1] - rs.sendOffset[p]) * rb;
-      sendStage.resize(sendStage.size() + sBytes[p]);
-      rOff[p] = recvStage.size();
+      sendTotal += sBytes[p];
+      rOff[p] = recvTotal;
       rBytes[p] = (rs.recvOffset[p + 1] - rs.recvOffset[p]) * rb;
-      recvStage.resize(recvStage.size() + rBytes[p]);
-      for (int64_t v = rs.sendOffset[p]; v < rs.sendOffset[p + 1]; ++v)
-        rs.gatherVector(v, sendStage.data() + sOff[p] + (v - rs.sendOffset[p]) * rb);
+      recvTotal += rBytes[p];
     }
   }
+  std::vector<uint8_t>& sendStage = b.sendStage;
+  std::vector<uint8_t>& recvStage = b.recvStage;
+  if (sendStage.size() < sendTotal) sendStage.resize(sendTotal);
+  if (recvStage.size() < recvTotal) recvStage.resize(recvTotal);
+  for (int p : packedPeers)
+    for (int64_t v = rs.sendOffset[p]; v < rs.sendOffset[p + 1]; ++v)
+      rs.gatherVector(v, sendStage.data() + sOff[p] + (v - rs.sendOffset[p]) * rb);
   const ExchangeSpec packed{sendStage.data(), sOff.data(), sBytes.data(), recvStage.data(), rOff.data(), rBytes.data()};
   for (size_t i = 0; i < route.order.size(); ++i) {
     if (route.peers[i].empty()) continue;

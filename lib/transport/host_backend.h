@@ -3,6 +3,7 @@
 // number of the communicator's block exchanges.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ class HostBackend : public CommBackend {
   // After a failed exchange the channels are out of step: every later
   // exchange fails at once with this text.
   std::string brokenBy;
+  // Staging of the row exchanges for transports that take packed blocks
+  // (UCX), reused from call to call; only one exchange runs at a time.
+  std::vector<uint8_t> sendStage, recvStage;
 };
 
 // comm->backend as a HostBackend, created on first use (collective).
