@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "core/half.h"
 #include "sam.h"
 
 namespace {
@@ -45,29 +46,6 @@ namespace {
       std::exit(1);                                                                         \
     }                                                                                       \
   } while (0)
-
-template <typename F>
-double medianUs(int warmup, int iters, cudaStream_t st, F&& body) {
-  cudaEvent_t a, b;
-  CK(cudaEventCreate(&a));
-  CK(cudaEventCreate(&b));
-  for (int i = 0; i < warmup; ++i) body();
-  CK(cudaStreamSynchronize(st));
-  std::vector<float> ms;
-  for (int i = 0; i < iters; ++i) {
-    CK(cudaEventRecord(a, st));
-    body();
-    CK(cudaEventRecord(b, st));
-    CK(cudaEventSynchronize(b));
-    float t = 0;
-    CK(cudaEventElapsedTime(&t, a, b));
-    ms.push_back(t);
-  }
-  CK(cudaEventDestroy(a));
-  CK(cudaEventDestroy(b));
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2] * 1000.0;
-}
 
 // Per-call time of `calls` back-to-back calls between two events, median of reps.
 template <typename F>
@@ -93,12 +71,13 @@ double backToBackUs(int warmup, int reps, int calls, cudaStream_t st, F&& body) 
   return ms[ms.size() / 2] * 1000.0;
 }
 
-uint16_t toBf16(float f) {
-  uint32_t b;
-  std::memcpy(&b, &f, 4);
-  b += 0x7fffu + ((b >> 16) & 1u);
-  return (uint16_t)(b >> 16);
+// Median time of single calls, each between its own two events.
+template <typename F>
+double medianUs(int warmup, int iters, cudaStream_t st, F&& body) {
+  return backToBackUs(warmup, iters, 1, st, body);
 }
+
+uint16_t toBf16(float f) { return sam::floatToBf16(f); }
 
 // "preset dtype microseconds" lines from route_torch.py.
 std::map<std::string, double> readTorch(const char* path) {

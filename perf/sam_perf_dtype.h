@@ -7,12 +7,12 @@
 #include <cstdint>
 #include <cstring>
 
-#include "plan/dtype_convert.h"
+#include "core/half.h"
 #include "sam.h"
 
 namespace samperf {
 
-// The conversions are the library's own (lib/plan/dtype_convert.h): the data
+// The conversions are the library's own (lib/core/half.h): the data
 // path stores rows with them, so the reference rounds exactly the same way.
 inline float bf16ToFloat(uint16_t h) { return sam::bf16ToFloat(h); }
 inline uint16_t floatToBf16(float f) { return sam::floatToBf16(f); }

@@ -1,20 +1,14 @@
-// Conversions between the data types of the data path (fp32, fp16, bf16) and
-// fp32, where every sum of the host backend is computed. Narrowing rounds to
-// nearest even, as the GPU's conversion instructions do, so the host backend
-// and a CUDA backend round identically.
+// Rows of the data path's types (fp32, fp16, bf16) to and from fp32, where
+// every sum of the host backend is computed (scalar conversions: core/half.h).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "core/half.h"  // the scalar conversions
 #include "sam.h"
 
 namespace sam {
-
-float bf16ToFloat(uint16_t h);
-uint16_t floatToBf16(float f);  // round to nearest even; NaN stays NaN
-float fp16ToFloat(uint16_t h);
-uint16_t floatToFp16(float f);  // round to nearest even; overflow -> Inf
 
 // True for the dtypes the data path moves (fp32, fp16, bf16).
 bool isDataPathType(samDataType_t dtype);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/half.h"
 #include "route/route_math.h"
 
 namespace sam {
@@ -16,30 +17,8 @@ namespace route {
 float logitToFloat(const void* logits, samDataType_t dtype, size_t i) {
   switch (dtype) {
     case samFloat32: return static_cast<const float*>(logits)[i];
-    case samBfloat16: {
-      uint32_t bits = static_cast<uint32_t>(static_cast<const uint16_t*>(logits)[i]) << 16;
-      float f;
-      std::memcpy(&f, &bits, sizeof f);
-      return f;
-    }
-    case samFloat16: {
-      const uint16_t h = static_cast<const uint16_t*>(logits)[i];
-      const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-      const int exp = (h >> 10) & 0x1f;
-      const uint32_t mant = h & 0x3ffu;
-      float f;
-      if (exp == 0x1f) {  // inf / nan
-        uint32_t bits = sign | 0x7f800000u | (mant << 13);
-        std::memcpy(&f, &bits, sizeof f);
-      } else if (exp == 0) {  // zero / subnormal: mant * 2^-24, exact
-        f = std::ldexp(static_cast<float>(mant), -24);
-        if (sign) f = -f;
-      } else {
-        uint32_t bits = sign | (static_cast<uint32_t>(exp - 15 + 127) << 23) | (mant << 13);
-        std::memcpy(&f, &bits, sizeof f);
-      }
-      return f;
-    }
+    case samBfloat16: return bf16ToFloat(static_cast<const uint16_t*>(logits)[i]);
+    case samFloat16: return fp16ToFloat(static_cast<const uint16_t*>(logits)[i]);
     default: throwError(samInternalError, "logitToFloat: unsupported dtype");
   }
 }
