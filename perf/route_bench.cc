@@ -138,10 +138,12 @@ int main(int argc, char** argv) {
   std::printf("# sync: one samRouteForward with expertIdx, weights, rankCounts, expertCounts and stats, its\n"
               "#       stream sync included (median of %d calls)\n", iters);
   std::printf("# free: the same outputs + status, stats NULL (no sync): 100 back-to-back calls / 100, median of\n"
-              "#       %d repetitions; free-min: expertIdx, weights and status only\n", std::max(5, iters / 20));
+              "#       %d repetitions; free-min: expertIdx, weights and status only; exact: free with\n"
+              "#       SAM_ROUTE_EXACT=1 (every score by the reference's exp, weights bit-identical to the CPU's)\n",
+              std::max(5, iters / 20));
   std::printf("# floor: (logits bytes + idx/weights/counts bytes) / copy bandwidth; torch: route_torch.py\n");
-  std::printf("#%12s %6s %3s %9s %9s %9s %9s %8s %10s %10s %10s\n", "preset", "dtype", "k", "sync(us)", "free(us)",
-              "free-min", "floor(us)", "free/flr", "torch(us)", "torch/free", "torch/sync");
+  std::printf("#%12s %6s %3s %9s %9s %9s %9s %9s %8s %10s %10s %10s\n", "preset", "dtype", "k", "sync(us)", "free(us)",
+              "free-min", "exact(us)", "floor(us)", "free/flr", "torch(us)", "torch/free", "torch/sync");
 
   std::mt19937_64 rng(12345);
   std::uniform_real_distribution<float> u(-4, 4);
@@ -185,6 +187,9 @@ int main(int argc, char** argv) {
       const int reps = std::max(5, iters / 20);
       const double usFree = backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeFull, nullptr, st)); });
       const double usFreeMin = backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeMin, nullptr, st)); });
+      setenv("SAM_ROUTE_EXACT", "1", 1);
+      const double usExact = backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeFull, nullptr, st)); });
+      unsetenv("SAM_ROUTE_EXACT");
       int32_t hs[3] = {-1, -1, -1};
       CK(cudaMemcpy(hs, status, sizeof hs, cudaMemcpyDeviceToHost));
       if (hs[0] != samSuccess) std::fprintf(stderr, "%s %s: status %d %d %d\n", names[p], dtn, hs[0], hs[1], hs[2]);
@@ -192,8 +197,8 @@ int main(int argc, char** argv) {
       const double floorUs = bytes / bw * 1e6;
       auto it = torch.find(std::string(names[p]) + " " + dtn);
       const double tus = it == torch.end() ? 0.0 : it->second;
-      std::printf("%13s %6s %3d %9.1f %9.1f %9.1f %9.1f %8.2f %10.1f %10.1f %10.1f\n", names[p], dtn, c.topk, us, usFree,
-                  usFreeMin, floorUs, usFree / floorUs, tus, tus > 0 ? tus / usFree : 0.0, tus > 0 ? tus / us : 0.0);
+      std::printf("%13s %6s %3d %9.1f %9.1f %9.1f %9.1f %9.1f %8.2f %10.1f %10.1f %10.1f\n", names[p], dtn, c.topk, us, usFree,
+                  usFreeMin, usExact, floorUs, usFree / floorUs, tus, tus > 0 ? tus / usFree : 0.0, tus > 0 ? tus / us : 0.0);
       if (p == samPresetSam && dt == samFloat32)
         std::printf("#   sam stats: pairs %lld, token-rank pairs %lld, expert balance %.4f, device balance %.4f, alignment %.1f\n",
                     (long long)stats.pairsRouted, (long long)stats.tokenRankPairs, stats.expertBalanceLoss,

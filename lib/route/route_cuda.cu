@@ -44,6 +44,7 @@ namespace {
 
 #include "route/route_cuda_general.cuh"
 #include "route/route_fast.cuh"
+#include "route/route_approx.cuh"
 #include "route/route_cuda_capacity.cuh"
 #include "route/route_cuda_commit.cuh"
 #include "route/route_cuda_backward.cuh"
@@ -251,12 +252,34 @@ bool fastShape(const DevSpec& d) {
   return d.reduce != samGroupReduceTopN || d.topN <= 2;
 }
 
+// Whether fast::routeApproxKernel may take a fast shape (route_approx.cuh):
+// not with capacity (its drops compare scores across tokens, so they need the
+// reference's bits), not for a group sum of biased or sigmoid scores (no
+// bound kept for it), not where the logits are not aligned for its vector
+// loads, and not when SAM_ROUTE_EXACT=1 asks for the reference's bits.
+template <typename In>
+bool approxFits(const DevSpec& d, const void* logits, const FwdOut& o) {
+  if (o.sraw || paramInt("SAM_ROUTE_EXACT") != 0) return false;
+  const bool exactU = !d.sigmoid && !d.bias;
+  if (!exactU && !d.allGroups && d.reduce == samGroupReduceSum) return false;
+  const int V = d.E / 32;
+  const size_t chunkBytes = sizeof(In) * (sizeof(In) == 4 ? std::min(V, 4) : std::min(V, 8));
+  return reinterpret_cast<uintptr_t>(logits) % chunkBytes == 0;
+}
+
 template <typename In, int V>
 void launchFast(const DevSpec& d, const void* logits, int64_t T, const FwdOut& o, bool counts, bool stats,
                 size_t fixed, size_t perWarp, cudaStream_t st, const char* fn) {
-  const Launch l = planLaunch(fast::routeFastKernel<In, V>, fixed, perWarp, T, fn);
-  fast::routeFastKernel<In, V><<<l.blocks, l.threads, l.smem, st>>>(d, static_cast<const In*>(logits), T, o, counts,
-                                                                    stats);
+  const In* x = static_cast<const In*>(logits);
+  if (approxFits<In>(d, logits, o)) {
+    const bool exactU = !d.sigmoid && !d.bias;
+    const auto kernel = exactU ? fast::routeApproxKernel<In, V, true> : fast::routeApproxKernel<In, V, false>;
+    const Launch l = planLaunch(kernel, fixed, perWarp + sizeof(float) * d.E, T, fn);  // + the logit row
+    kernel<<<l.blocks, l.threads, l.smem, st>>>(d, x, T, o, counts, stats);
+  } else {
+    const Launch l = planLaunch(fast::routeFastKernel<In, V>, fixed, perWarp, T, fn);
+    fast::routeFastKernel<In, V><<<l.blocks, l.threads, l.smem, st>>>(d, x, T, o, counts, stats);
+  }
   ROUTE_CUDA(cudaGetLastError());
 }
 
@@ -432,6 +455,8 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
   Ptrs h{};
   layout(static_cast<char*>(ws.host), h);
   raiseBad(*h.small, spec, logits, dtype, fn);
+  SAM_TRACE(LOG_ROUTE, "%s: %llu of %lld tokens routed by the exact path (close decisions)", fn,
+            (unsigned long long)h.small->rerouted, (long long)T);
   if (stats)
     finishStats(spec, T, h.scoreSum, h.expertCounts, h.rankCounts, (int64_t)h.small->pairsDropped,
                 h.small->alignment, C, stats);

@@ -38,7 +38,8 @@ struct Small {
   unsigned long long badIdx;    // backward: lowest t*k+i with a bad expertIdx
   unsigned long long pairsDropped;
   double alignment;
-  double pad[3];
+  unsigned long long rerouted;  // tokens the approximate kernel left to the exact path
+  double pad[2];
 };
 
 __device__ __forceinline__ void noteBad(unsigned long long* flag, unsigned long long i) { atomicMax(flag, ~i); }

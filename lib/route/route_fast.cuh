@@ -163,18 +163,43 @@ __device__ __forceinline__ void pickTopK(const int (&key)[V], const float (&s)[V
   }
 }
 
-template <typename In, int V>
-__global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d, const In* __restrict__ logits, int64_t T, FwdOut o,
-                                                       int wantCounts, int wantStats) {
-  constexpr int E = 32 * V;
-  constexpr int kLog2V = V == 2 ? 1 : V == 4 ? 2 : V == 8 ? 3 : 4;
+// What the fast kernels keep in shared memory per block (what is not needed is
+// null): routeExpNonPos's table, the selection bias, the block histograms and
+// this warp's row of score sums (doubles, stats only).
+struct FastShared {
+  const uint32_t* exp2;
+  const float* bias;
+  int* hE;
+  int* hR;
+  double* acc;
+  float* row;  // this warp's copy of the current token's logits (approximate kernel only)
+};
+
+// Counts one token's slot (lane < k holds expert myE; `slot` says so) in the
+// block histograms: per expert, and per rank once for the token (the first
+// slot of its rank: no lower lane has the same rank; non-slots hold -1).
+__device__ __forceinline__ void countSlot(const DevSpec& d, const FastShared& sh, int myE, bool slot, int lane) {
+  const int r = !slot ? -1 : d.epr == 1 ? myE : (int)__umulhi((unsigned)myE, d.eprMagic);
+  const bool first = (__match_any_sync(kFull, r) & ((1u << lane) - 1u)) == 0;
+  if (slot) {
+    atomicAdd(&sh.hE[myE], 1);
+    if (first) atomicAdd(&sh.hR[r], 1);
+  }
+}
+
+// Fills the block's shared memory and returns the view of it (every thread
+// calls it; ends with __syncthreads). Layout: per-warp sums of s [wpb][E]
+// (stats), per-warp logit rows [wpb][E] (rows), block histograms hE[E],
+// hR[R] (counts), the bias [E]; kept out of registers, which set how many
+// warps fit. fastSharedBytes gives the size.
+template <int E>
+__device__ FastShared fastSetup(const DevSpec& d, const FwdOut& o, int wantCounts, int wantStats, bool rows) {
   extern __shared__ double smemD[];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wpb = blockDim.x >> 5;
-  // Shared memory (what is not needed is not there): per-warp sums of s
-  // [wpb][E] (stats), block histograms hE[E], hR[R] (counts), the bias [E].
-  // Kept out of registers, which set how many warps fit.
+  __shared__ uint32_t sExp2[64];  // indexed per lane, so shared memory, not constant
+  const int warp = threadIdx.x >> 5, wpb = blockDim.x >> 5;
   double* pAcc = smemD;
-  int* hE = reinterpret_cast<int*>(pAcc + (wantStats ? wpb * E : 0));
+  float* rowBase = reinterpret_cast<float*>(pAcc + (wantStats ? wpb * E : 0));
+  int* hE = reinterpret_cast<int*>(rowBase + (rows ? wpb * E : 0));
   int* hR = hE + (wantCounts ? E : 0);
   float* sBias = reinterpret_cast<float*>(hR + (wantCounts ? ((d.R + 1) & ~1) : 0));
   if (wantStats)
@@ -183,7 +208,6 @@ __global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d
     for (int j = threadIdx.x; j < E; j += blockDim.x) hE[j] = 0;
     for (int j = threadIdx.x; j < d.R; j += blockDim.x) hR[j] = 0;
   }
-  __shared__ uint32_t sExp2[64];  // routeExpNonPos's table: indexed per lane, so shared memory, not constant
   for (int j = threadIdx.x; j < 64; j += blockDim.x) sExp2[j] = kExp2TableDev[j];
   if (d.bias)
     for (int j = threadIdx.x; j < E; j += blockDim.x) {
@@ -191,12 +215,184 @@ __global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d
       if (blockIdx.x == 0 && !isfinite(sBias[j])) noteBad(&o.small->badBias, (unsigned long long)j);
     }
   __syncthreads();
-  double* myAcc = pAcc + warp * E;
-  double align = 0.0;
+  return FastShared{sExp2,
+                    d.bias ? sBias : nullptr,
+                    wantCounts ? hE : nullptr,
+                    wantCounts ? hR : nullptr,
+                    wantStats ? pAcc + warp * E : nullptr,
+                    rows ? rowBase + warp * E : nullptr};
+}
+
+// The end of a fast kernel: the block's alignment sum, score sums and
+// histograms go to global memory (one atomic per block and counter).
+template <int E>
+__device__ void fastFinish(const DevSpec& d, const FwdOut& o, const FastShared& sh, double align) {
+  const int lane = threadIdx.x & 31, wpb = blockDim.x >> 5;
+  if (sh.acc) {
+#pragma unroll
+    for (int off = 16; off >= 1; off >>= 1) align += __shfl_xor_sync(kFull, align, off);
+    if (lane == 0 && align != 0.0) atomicAdd(&o.small->alignment, align);
+  }
+  __syncthreads();
+  if (sh.acc) {
+    const double* pAcc = sh.acc - (threadIdx.x >> 5) * E;
+    for (int j = threadIdx.x; j < E; j += blockDim.x) {
+      double sum = 0.0;
+      for (int w2 = 0; w2 < wpb; ++w2) sum += pAcc[w2 * E + j];
+      if (sum != 0.0) atomicAdd(&o.scoreSum[j], sum);
+    }
+  }
+  if (sh.hE) {
+    for (int j = threadIdx.x; j < E; j += blockDim.x)
+      if (sh.hE[j]) atomicAdd(&o.expertCounts[j], sh.hE[j]);
+    for (int j = threadIdx.x; j < d.R; j += blockDim.x)
+      if (sh.hR[j]) atomicAdd(&o.rankCounts[j], sh.hR[j]);
+  }
+}
+
+// Routes token t exactly (the reference's bits) from s = its logits, lane l
+// holding experts l + 32 j: outputs, counts, score sums and the alignment
+// term. A non-finite logit is noted and nothing is written for the token.
+template <int V>
+__device__ __forceinline__ void exactTokenBody(const DevSpec& d, const FwdOut& o, const FastShared& sh, int64_t t,
+                                               float (&s)[V], int lane, double& align) {
+  constexpr int E = 32 * V;
+  constexpr int kLog2V = V == 2 ? 1 : V == 4 ? 2 : V == 8 ? 3 : 4;
   const int k = d.k;
   const int myGroup = lane >> (5 - kLog2V);  // the group whose score this lane ends up holding
+  float poison = 0.0f;
+#pragma unroll
+  for (int j = 0; j < V; ++j) poison = fmaExact(s[j], 0.0f, poison);  // NaN iff some value is NaN or Inf
+  if (__any_sync(kFull, poison != poison)) {
+    int bad = INT_MAX;
+#pragma unroll
+    for (int j = V - 1; j >= 0; --j)
+      if (!isfinite(s[j])) bad = lane + 32 * j;
+    bad = warpMin(bad);
+    if (lane == 0) noteBad(&o.small->badLogit, (unsigned long long)(t * E + bad));
+    return;
+  }
+  // Scores (route_ref.cc tokenScores: the same operations in the same order).
+  if (d.sigmoid) {
+#pragma unroll
+    for (int j = 0; j < V; ++j) s[j] = routeSigmoid(s[j], sh.exp2);
+  } else {
+    float mx = s[0];
+#pragma unroll
+    for (int j = 1; j < V; ++j) mx = fmaxf(mx, s[j]);
+#pragma unroll
+    for (int off = 16; off >= 1; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(kFull, mx, off));
+    float sum = 0.0f;  // warp order: lane l adds experts l, l + 32, ... then the butterfly
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      s[j] = routeExpNonPos(s[j] - mx, sh.exp2);  // x - max <= 0
+      sum += s[j];
+    }
+#pragma unroll
+    for (int off = 16; off >= 1; off >>= 1) sum += __shfl_xor_sync(kFull, sum, off);
+    const float inv = 1.0f / sum;
+#pragma unroll
+    for (int j = 0; j < V; ++j) s[j] = s[j] * inv;
+  }
+  float sel[V];
+#pragma unroll
+  for (int j = 0; j < V; ++j) sel[j] = sh.bias ? s[j] + sh.bias[lane + 32 * j] : s[j];
+  if (sh.acc)
+#pragma unroll
+    for (int j = 0; j < V; ++j) sh.acc[lane + 32 * j] += (double)s[j];  // this lane's own entries
+
+  // Stage 1: the top M groups (group g = register g), all groups' scores at once.
+  unsigned chosen = ~0u;
+  if (!d.allGroups) {
+    float gscore;
+    if (d.reduce == samGroupReduceTopN && d.topN == 2) {
+      Top2 v[V];
+#pragma unroll
+      for (int j = 0; j < V; ++j) v[j] = {sel[j], -INFINITY};
+      const Top2 r = transposedReduce<V>(Top2Op(), v, lane);
+      gscore = r.a + r.b;  // (0 + largest) + second, as the reference adds them
+    } else {
+      float v[V];
+#pragma unroll
+      for (int j = 0; j < V; ++j) v[j] = sel[j];
+      if (d.reduce == samGroupReduceSum) gscore = transposedReduce<V>(SumOp(), v, lane);
+      else gscore = transposedReduce<V>(MaxOp(), v, lane);  // max, or the top 1
+    }
+    int gkey = ordKey(gscore);
+    chosen = 0;
+    for (int pick = 0; pick < d.M; ++pick) {
+      const int best = warpMax(gkey);
+      const int g = warpMin(gkey == best ? myGroup : INT_MAX);  // ties: the lower group
+      chosen |= 1u << g;
+      if (myGroup == g) gkey = INT_MIN;
+    }
+  }
+
+  // Stage 2: the top k experts of the chosen groups by sel. Each lane keeps
+  // its best two candidates (key, register), in (key desc, register asc)
+  // order, which is expert order within a lane. A pick is the warp max of the
+  // lanes' first keys, then the lowest expert (32 j + lane) among the lanes
+  // holding it; the owner moves its second candidate up. Only a lane picked
+  // twice with candidates left rescans (rare; warp-uniform branch), so a pick
+  // costs two reductions and a few selects instead of a pass over V values.
+  int key[V];
+  if (sh.bias) {
+#pragma unroll
+    for (int j = 0; j < V; ++j) key[j] = ((chosen >> j) & 1u) ? ordKey(sel[j]) : INT_MIN;
+  } else {  // sel = s >= +0: the float bits already order as ints
+#pragma unroll
+    for (int j = 0; j < V; ++j) key[j] = ((chosen >> j) & 1u) ? __float_as_int(sel[j]) : INT_MIN;
+  }
+  const int nCand = __popc(chosen & ((1u << V) - 1u));  // candidate registers per lane (warp-uniform)
+  int myE = 0;
+  float myS = 0.0f, lowS = INFINITY, denom = 0.0f;
+  if (sh.bias) pickTopK<V, true>(key, s, k, nCand, lane, myE, myS, denom, lowS);
+  else pickTopK<V, false>(key, s, k, nCand, lane, myE, myS, denom, lowS);
+  float w = myS;
+  if (d.renorm) w = denom > 0.0f ? w / denom : 0.0f;
+  w = w * d.scale;
+  if (lane < k) {
+    o.idx[t * k + lane] = myE;
+    o.w[t * k + lane] = w;
+    if (o.sraw) o.sraw[t * k + lane] = myS;
+  }
+  if (sh.hE) countSlot(d, sh, myE, lane < k, lane);
+  if (sh.acc && !d.allGroups) {
+    float a = 0.0f;  // outside the chosen groups, above the lowest selected score
+#pragma unroll
+    for (int j = 0; j < V; ++j)
+      if (!((chosen >> j) & 1u)) a += fmaxf(0.0f, s[j] - lowS);
+    align += (double)a;
+  }
+}
+
+// exactTokenBody for token t read again from memory: the way out of the
+// approximate kernel (route_approx.cuh) for a token it cannot decide. Not
+// inlined, so that its registers do not weigh on the caller's loop; takes
+// the config by value, so that the caller's stays in kernel parameters (a
+// reference would copy it to local memory for the whole kernel). Returns the
+// token's alignment term.
+template <typename In, int V>
+__device__ __noinline__ double exactToken(DevSpec d, const In* logits, FwdOut o, FastShared sh, int64_t t) {
+  const int lane = threadIdx.x & 31;
+  float s[V];
+#pragma unroll
+  for (int j = 0; j < V; ++j) s[j] = loadLogit<In>(logits + t * 32 * V + lane + 32 * j);
+  double align = 0.0;
+  exactTokenBody<V>(d, o, sh, t, s, lane, align);
+  return align;
+}
+
+// The exact fast kernel: one warp per token, every token by exactTokenBody.
+template <typename In, int V>
+__global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d, const In* __restrict__ logits, int64_t T, FwdOut o,
+                                                       int wantCounts, int wantStats) {
+  constexpr int E = 32 * V;
+  const FastShared sh = fastSetup<E>(d, o, wantCounts, wantStats, false);
+  const int lane = threadIdx.x & 31, wpb = blockDim.x >> 5;
+  double align = 0.0;
   const int64_t stride = (int64_t)gridDim.x * wpb;
-  int64_t t = (int64_t)blockIdx.x * wpb + warp;
+  int64_t t = (int64_t)blockIdx.x * wpb + (threadIdx.x >> 5);
   float cur[V];
   if (t < T)
 #pragma unroll
@@ -209,137 +405,9 @@ __global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d
     if (t + stride < T)
 #pragma unroll
       for (int j = 0; j < V; ++j) cur[j] = loadLogit<In>(logits + (t + stride) * E + lane + 32 * j);
-    float poison = 0.0f;
-#pragma unroll
-    for (int j = 0; j < V; ++j) poison = fmaExact(s[j], 0.0f, poison);  // NaN iff some value is NaN or Inf
-    if (__any_sync(kFull, poison != poison)) {
-      int bad = INT_MAX;
-#pragma unroll
-      for (int j = V - 1; j >= 0; --j)
-        if (!isfinite(s[j])) bad = lane + 32 * j;
-      bad = warpMin(bad);
-      if (lane == 0) noteBad(&o.small->badLogit, (unsigned long long)(t * E + bad));
-      continue;
-    }
-    // Scores (route_ref.cc tokenScores: the same operations in the same order).
-    if (d.sigmoid) {
-#pragma unroll
-      for (int j = 0; j < V; ++j) s[j] = routeSigmoid(s[j], sExp2);
-    } else {
-      float mx = s[0];
-#pragma unroll
-      for (int j = 1; j < V; ++j) mx = fmaxf(mx, s[j]);
-#pragma unroll
-      for (int off = 16; off >= 1; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(kFull, mx, off));
-      float sum = 0.0f;  // warp order: lane l adds experts l, l + 32, ... then the butterfly
-#pragma unroll
-      for (int j = 0; j < V; ++j) {
-        s[j] = routeExpNonPos(s[j] - mx, sExp2);  // x - max <= 0
-        sum += s[j];
-      }
-#pragma unroll
-      for (int off = 16; off >= 1; off >>= 1) sum += __shfl_xor_sync(kFull, sum, off);
-      const float inv = 1.0f / sum;
-#pragma unroll
-      for (int j = 0; j < V; ++j) s[j] = s[j] * inv;
-    }
-    float sel[V];
-#pragma unroll
-    for (int j = 0; j < V; ++j) sel[j] = d.bias ? s[j] + sBias[lane + 32 * j] : s[j];
-    if (wantStats)
-#pragma unroll
-      for (int j = 0; j < V; ++j) myAcc[lane + 32 * j] += (double)s[j];  // this lane's own entries
-
-    // Stage 1: the top M groups (group g = register g), all groups' scores at once.
-    unsigned chosen = ~0u;
-    if (!d.allGroups) {
-      float gscore;
-      if (d.reduce == samGroupReduceTopN && d.topN == 2) {
-        Top2 v[V];
-#pragma unroll
-        for (int j = 0; j < V; ++j) v[j] = {sel[j], -INFINITY};
-        const Top2 r = transposedReduce<V>(Top2Op(), v, lane);
-        gscore = r.a + r.b;  // (0 + largest) + second, as the reference adds them
-      } else {
-        float v[V];
-#pragma unroll
-        for (int j = 0; j < V; ++j) v[j] = sel[j];
-        if (d.reduce == samGroupReduceSum) gscore = transposedReduce<V>(SumOp(), v, lane);
-        else gscore = transposedReduce<V>(MaxOp(), v, lane);  // max, or the top 1
-      }
-      int gkey = ordKey(gscore);
-      chosen = 0;
-      for (int pick = 0; pick < d.M; ++pick) {
-        const int best = warpMax(gkey);
-        const int g = warpMin(gkey == best ? myGroup : INT_MAX);  // ties: the lower group
-        chosen |= 1u << g;
-        if (myGroup == g) gkey = INT_MIN;
-      }
-    }
-
-    // Stage 2: the top k experts of the chosen groups by sel. Each lane keeps
-    // its best two candidates (key, register), in (key desc, register asc)
-    // order, which is expert order within a lane. A pick is the warp max of the
-    // lanes' first keys, then the lowest expert (32 j + lane) among the lanes
-    // holding it; the owner moves its second candidate up. Only a lane picked
-    // twice with candidates left rescans (rare; warp-uniform branch), so a pick
-    // costs two reductions and a few selects instead of a pass over V values.
-    int key[V];
-    if (d.bias) {
-#pragma unroll
-      for (int j = 0; j < V; ++j) key[j] = ((chosen >> j) & 1u) ? ordKey(sel[j]) : INT_MIN;
-    } else {  // sel = s >= +0: the float bits already order as ints
-#pragma unroll
-      for (int j = 0; j < V; ++j) key[j] = ((chosen >> j) & 1u) ? __float_as_int(sel[j]) : INT_MIN;
-    }
-    const int nCand = __popc(chosen & ((1u << V) - 1u));  // candidate registers per lane (warp-uniform)
-    int myE = 0;
-    float myS = 0.0f, lowS = INFINITY, denom = 0.0f;
-    if (d.bias) pickTopK<V, true>(key, s, k, nCand, lane, myE, myS, denom, lowS);
-    else pickTopK<V, false>(key, s, k, nCand, lane, myE, myS, denom, lowS);
-    float w = myS;
-    if (d.renorm) w = denom > 0.0f ? w / denom : 0.0f;
-    w = w * d.scale;
-    if (lane < k) {
-      o.idx[t * k + lane] = myE;
-      o.w[t * k + lane] = w;
-      if (o.sraw) o.sraw[t * k + lane] = myS;
-    }
-    if (wantCounts) {
-      const int r = lane >= k ? -1 : d.epr == 1 ? myE : (int)__umulhi((unsigned)myE, d.eprMagic);
-      // First slot of its rank: no lower lane has the same r (lanes >= k hold -1).
-      const bool first = (__match_any_sync(kFull, r) & ((1u << lane) - 1u)) == 0;
-      if (lane < k) {
-        atomicAdd(&hE[myE], 1);
-        if (first) atomicAdd(&hR[r], 1);
-      }
-    }
-    if (wantStats && !d.allGroups) {
-      float a = 0.0f;  // outside the chosen groups, above the lowest selected score
-#pragma unroll
-      for (int j = 0; j < V; ++j)
-        if (!((chosen >> j) & 1u)) a += fmaxf(0.0f, s[j] - lowS);
-      align += (double)a;
-    }
+    exactTokenBody<V>(d, o, sh, t, s, lane, align);
   }
-  if (wantStats) {
-#pragma unroll
-    for (int off = 16; off >= 1; off >>= 1) align += __shfl_xor_sync(kFull, align, off);
-    if (lane == 0 && align != 0.0) atomicAdd(&o.small->alignment, align);
-  }
-  __syncthreads();
-  if (wantStats)
-    for (int j = threadIdx.x; j < E; j += blockDim.x) {
-      double sum = 0.0;
-      for (int w2 = 0; w2 < wpb; ++w2) sum += pAcc[w2 * E + j];
-      if (sum != 0.0) atomicAdd(&o.scoreSum[j], sum);
-    }
-  if (wantCounts) {
-    for (int j = threadIdx.x; j < E; j += blockDim.x)
-      if (hE[j]) atomicAdd(&o.expertCounts[j], hE[j]);
-    for (int j = threadIdx.x; j < d.R; j += blockDim.x)
-      if (hR[j]) atomicAdd(&o.rankCounts[j], hR[j]);
-  }
+  fastFinish<E>(d, o, sh, align);
 }
 
 }  // namespace fast

@@ -2,10 +2,14 @@
 // awkward sizes, every dtype, poisoned device outputs. Skips without a GPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <memory>
+#include <string>
+#include <utility>
 
 #include "route_test_util.h"
 #if SAM_HAVE_CUDA
@@ -56,12 +60,18 @@ struct Case {
 };
 
 // Forward on both backends; everything must agree, every output element be written.
-void compareForward(Case cs, std::mt19937_64& rng, const std::vector<float>* biasHost = nullptr) {
+// Indices must be identical; weights within 1e-6 relative (the bound:
+// the default approximate kernel sums the softmax denominator from the
+// hardware exp; SAM_ROUTE_EXACT=1 gives the reference's bits);
+// losses within 1e-5 relative (sums over every token's scores).
+// `given`: these logits instead of fresh random ones.
+void compareForward(Case cs, std::mt19937_64& rng, const std::vector<float>* biasHost = nullptr,
+                    const std::vector<float>* given = nullptr) {
   samRouteConfig_t c = cs.c;
   const int64_t T = cs.T;
   const int E = c.numExperts, R = c.numRanks, k = c.topk;
   SCOPED_TRACE(describe(c) + " T=" + std::to_string(T) + " dtype=" + std::to_string(cs.dtype));
-  Logits lg = pack(randomLogits(rng, T, E, 4.0f), cs.dtype);
+  Logits lg = pack(given ? *given : randomLogits(rng, T, E, 4.0f), cs.dtype);
   HostOut h(T, k, E, R);
   c.selectionBias = biasHost ? biasHost->data() : nullptr;  // host copy for the reference
   ASSERT_EQ(samRouteForward(&c, samMemHost, lg.data(), cs.dtype, T, &h.out, &h.stats, nullptr), samSuccess)
@@ -98,9 +108,9 @@ void compareForward(Case cs, std::mt19937_64& rng, const std::vector<float>* bia
   EXPECT_EQ(st.tokenRankPairs, h.stats.tokenRankPairs);
   EXPECT_EQ(st.pairsDropped, h.stats.pairsDropped);
   EXPECT_EQ(st.capacity, h.stats.capacity);
-  EXPECT_NEAR(st.expertBalanceLoss, h.stats.expertBalanceLoss, 1e-6 * std::fabs(h.stats.expertBalanceLoss));
-  EXPECT_NEAR(st.deviceBalanceLoss, h.stats.deviceBalanceLoss, 1e-6 * std::fabs(h.stats.deviceBalanceLoss));
-  EXPECT_NEAR(st.alignmentLoss, h.stats.alignmentLoss, 1e-6 * std::fabs(h.stats.alignmentLoss) + 1e-12);
+  EXPECT_NEAR(st.expertBalanceLoss, h.stats.expertBalanceLoss, 1e-5 * std::fabs(h.stats.expertBalanceLoss));
+  EXPECT_NEAR(st.deviceBalanceLoss, h.stats.deviceBalanceLoss, 1e-5 * std::fabs(h.stats.deviceBalanceLoss));
+  EXPECT_NEAR(st.alignmentLoss, h.stats.alignmentLoss, 1e-5 * std::fabs(h.stats.alignmentLoss) + 1e-9);
 
   // The sync-free path (status, no stats) on another stream: the same bits.
   Dev<int32_t> idx2(T * k, 0x3c), rc2(R, 0x3c), ec2(E, 0x3c), dr2(T, 0x3c), status(3, 0x7f);
@@ -125,6 +135,72 @@ struct GenericKernelOnly {
   GenericKernelOnly() { setenv("SAM_ROUTE_GENERIC", "1", 1); }
   ~GenericKernelOnly() { unsetenv("SAM_ROUTE_GENERIC"); }
 };
+
+// Sets SAM_ROUTE_EXACT for a scope: 1 the fast kernels compute every score
+// with the reference's exp, 0 (the default) the hardware exp + proven decisions.
+// Restores the previous value (the whole suite may run under either setting).
+struct ExactRouting {
+  std::string before;
+  bool had;
+  explicit ExactRouting(bool on) : had(std::getenv("SAM_ROUTE_EXACT") != nullptr) {
+    if (had) before = std::getenv("SAM_ROUTE_EXACT");
+    setenv("SAM_ROUTE_EXACT", on ? "1" : "0", 1);
+  }
+  ~ExactRouting() {
+    if (had) setenv("SAM_ROUTE_EXACT", before.c_str(), 1);
+    else unsetenv("SAM_ROUTE_EXACT");
+  }
+};
+
+// x moved by n ulps (n < 0: down).
+float ulps(float x, int n) {
+  for (; n > 0; --n) x = std::nextafter(x, std::numeric_limits<float>::infinity());
+  for (; n < 0; ++n) x = std::nextafter(x, -std::numeric_limits<float>::infinity());
+  return x;
+}
+
+// Logits built to sit on the decisions' edges, a kind per token: near-equal
+// experts at the top (0..3 ulps apart), all equal, a group copied onto
+// another (equal sums) or permuted (sums apart by rounding) or with one
+// logit 1 ulp off, a pair of neighbours in the order 0..2 ulps apart at a
+// random rank, coarse values (many exact ties, as bf16 has), and a wide
+// range (floors of exp, sigmoid saturating to 1).
+std::vector<float> edgeLogits(std::mt19937_64& rng, int64_t T, int E, int gs) {
+  std::uniform_real_distribution<float> u(-4.0f, 4.0f);
+  std::uniform_int_distribution<int> pickE(0, E - 1), pickG(0, E / gs - 1);
+  std::vector<float> x(static_cast<size_t>(T) * E);
+  for (int64_t t = 0; t < T; ++t) {
+    float* r = &x[t * E];
+    for (int e = 0; e < E; ++e) r[e] = u(rng);
+    const int kind = static_cast<int>(t % 8);
+    if (kind == 0) {  // several experts 0..3 ulps below the top
+      const int top = static_cast<int>(std::max_element(r, r + E) - r);
+      for (int j = 0; j < 6; ++j) r[pickE(rng)] = ulps(r[top], -(j % 4));
+    } else if (kind == 1) {
+      std::fill(r, r + E, u(rng));
+    } else if (kind == 2 || kind == 3 || kind == 4) {  // group h = group g (copied, permuted, or 1 ulp off)
+      const int g = pickG(rng), h = pickG(rng);
+      for (int j = 0; j < gs; ++j) r[h * gs + j] = r[g * gs + j];
+      if (kind == 3) std::shuffle(r + h * gs, r + (h + 1) * gs, rng);
+      if (kind == 4) r[h * gs + (pickE(rng) % gs)] = ulps(r[h * gs + (pickE(rng) % gs)], 1);
+      if (g == h && kind == 4) r[pickE(rng)] = ulps(r[0], 2);
+    } else if (kind == 5) {  // neighbours in the order at a random rank, 0..2 ulps apart
+      std::vector<int> order(E);
+      for (int e = 0; e < E; ++e) order[e] = e;
+      std::sort(order.begin(), order.end(), [&](int a, int b) { return r[a] > r[b]; });
+      for (int rep = 0; rep < 3; ++rep) {
+        const int rank = pickE(rng) % std::min(E - 1, 12);
+        r[order[rank + 1]] = ulps(r[order[rank]], -(rep % 3));
+      }
+    } else if (kind == 6) {
+      for (int e = 0; e < E; ++e) r[e] = std::round(r[e] * 4.0f) / 4.0f;
+    } else {  // wide: exp floors (x - max < -87) and sigmoid(x) == 1 for x > 17
+      std::uniform_real_distribution<float> wide(-120.0f, 40.0f);
+      for (int e = 0; e < E; ++e) r[e] = wide(rng);
+    }
+  }
+  return x;
+}
 
 samRouteConfig_t configFor(samRoutePreset_t p, int E, int R, int k) {
   samRouteConfig_t c = preset(p, E, R);
@@ -257,7 +333,10 @@ TEST(RouteGpu, FastShapesAndGeneralKernelAgree) {
 #if SAM_HAVE_CUDA
   auto rng = freshRng("gpu fast shapes");
   std::uniform_real_distribution<float> ub(-0.02f, 0.02f);
-  for (int generic = 0; generic <= 1; ++generic) {
+  for (int mode = 0; mode <= 2; ++mode) {  // fast kernels with the hardware exp, with the exact exp; general kernel
+    SCOPED_TRACE(mode == 0 ? "hardware exp" : mode == 1 ? "SAM_ROUTE_EXACT=1" : "SAM_ROUTE_GENERIC=1");
+    const bool generic = mode == 2;
+    ExactRouting exact(mode == 1);
     std::unique_ptr<GenericKernelOnly> only(generic ? new GenericKernelOnly : nullptr);
     int n = 0;
     for (int E : {64, 128, 256, 512})
@@ -284,6 +363,86 @@ TEST(RouteGpu, FastShapesAndGeneralKernelAgree) {
         compareForward({c, T, (samDataType_t)(n % 3)}, rng, withBias ? &bias : nullptr);
         ++n;
       }
+  }
+#endif
+}
+
+// Near-ties on purpose (edgeLogits): the hardware-exp path must find every
+// decision it cannot call and route those tokens exactly, so the indices are
+// still the reference's; the exact-exp path must match as before.
+TEST(RouteGpu, NearTiesKeepReferenceIndices) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  auto rng = freshRng("gpu near ties");
+  for (int exactExp = 0; exactExp <= 1; ++exactExp) {
+    SCOPED_TRACE(exactExp ? "SAM_ROUTE_EXACT=1" : "hardware exp");
+    ExactRouting knob(exactExp != 0);
+    int n = 0;
+    for (int E : {64, 128, 256, 512})
+      for (int p = 0; p <= samPresetDeepseekV3 + 2; ++p) {
+        const int R = E / 32;
+        samRouteConfig_t c;
+        std::vector<float> bias;
+        if (p <= samPresetDeepseekV3) {
+          c = configFor((samRoutePreset_t)p, E, R, p == samPresetGshard ? 4 : 8);
+        } else if (p == samPresetDeepseekV3 + 1) {  // sam with more experts per token and 2 of the groups
+          c = configFor(samPresetSam, E, R, 8);
+          c.groupsPerToken = 2, c.topk = 5;
+        } else {  // deepseek-v3 with a selection bias (coarse, so sel values collide too)
+          c = configFor(samPresetDeepseekV3, E, R, 8);
+          bias.resize(E);
+          std::uniform_int_distribution<int> b(-4, 4);
+          for (auto& v : bias) v = 0.001f * b(rng);
+        }
+        const int gs = E / (c.numGroups ? c.numGroups : c.numRanks);
+        const int64_t T = 4000 + n;
+        const std::vector<float> x = edgeLogits(rng, T, E, gs);
+        for (samDataType_t dt : {samFloat32, samBfloat16})
+          compareForward({c, T, dt}, rng, bias.empty() ? nullptr : &bias, &x);
+        ++n;
+      }
+  }
+#endif
+}
+
+// The default (approximate) kernel against SAM_ROUTE_EXACT=1 on the same
+// edge logits: the same indices; a constant row cannot be decided by the
+// approximate scores, so it must come out of the exact path, bit for bit; and
+// the other rows must show that the approximate kernel ran at all (their
+// softmax denominators come from another exp, so some weights differ in the
+// last bits, within 1e-6 relative).
+TEST(RouteGpu, ApproximateKernelRunsAndReroutesCloseTokens) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  auto rng = freshRng("gpu approximate vs exact");
+  for (samRoutePreset_t p : {samPresetSwitch, samPresetSam, samPresetDeepseekV2}) {
+    const samRouteConfig_t c = configFor(p, 256, 8, 8);
+    SCOPED_TRACE(describe(c));
+    const int64_t T = 4096;
+    const int k = c.topk;
+    const std::vector<float> x = edgeLogits(rng, T, 256, 32);
+    Dev<float> dx(x.size());
+    dx.upload(x.data(), x.size() * 4);
+    auto run = [&](bool exact) {
+      ExactRouting knob(exact);
+      Dev<int32_t> idx(T * k, 0x5a), status(3);
+      Dev<float> w(T * k, 0x5a);
+      samRouteOutput_t out{idx.p, w.p, nullptr, nullptr, nullptr, status.p};
+      EXPECT_EQ(samRouteForward(&c, samMemCuda, dx.p, samFloat32, T, &out, nullptr, nullptr), samSuccess);
+      EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      return std::make_pair(idx.download(), w.download());
+    };
+    const auto approx = run(false), exact = run(true);
+    ASSERT_EQ(approx.first, exact.first);
+    int64_t rowsDiffering = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      const bool same = std::memcmp(&approx.second[t * k], &exact.second[t * k], k * 4) == 0;
+      if (t % 8 == 1) ASSERT_TRUE(same) << "constant row " << t << " was not routed by the exact path";
+      rowsDiffering += !same;
+      for (int i = 0; i < k; ++i)
+        ASSERT_NEAR(approx.second[t * k + i], exact.second[t * k + i], 1e-6 * std::fabs(exact.second[t * k + i]));
+    }
+    EXPECT_GT(rowsDiffering, 0) << "no weight differs: did the approximate kernel run?";
   }
 #endif
 }
