@@ -187,9 +187,12 @@ int main(int argc, char** argv) {
       const int reps = std::max(5, iters / 20);
       const double usFree = backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeFull, nullptr, st)); });
       const double usFreeMin = backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeMin, nullptr, st)); });
+      const char* before = std::getenv("SAM_ROUTE_EXACT");
+      const std::string saved = before ? before : "";
       setenv("SAM_ROUTE_EXACT", "1", 1);
       const double usExact = backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeFull, nullptr, st)); });
-      unsetenv("SAM_ROUTE_EXACT");
+      if (before) setenv("SAM_ROUTE_EXACT", saved.c_str(), 1);
+      else unsetenv("SAM_ROUTE_EXACT");
       int32_t hs[3] = {-1, -1, -1};
       CK(cudaMemcpy(hs, status, sizeof hs, cudaMemcpyDeviceToHost));
       if (hs[0] != samSuccess) std::fprintf(stderr, "%s %s: status %d %d %d\n", names[p], dtn, hs[0], hs[1], hs[2]);

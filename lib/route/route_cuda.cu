@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include <cub/device/device_radix_sort.cuh>
@@ -45,6 +46,7 @@ namespace {
 #include "route/route_cuda_general.cuh"
 #include "route/route_fast.cuh"
 #include "route/route_approx.cuh"
+#include "route/route_rows.cuh"
 #include "route/route_cuda_capacity.cuh"
 #include "route/route_cuda_commit.cuh"
 #include "route/route_cuda_backward.cuh"
@@ -252,34 +254,57 @@ bool fastShape(const DevSpec& d) {
   return d.reduce != samGroupReduceTopN || d.topN <= 2;
 }
 
-// Whether fast::routeApproxKernel may take a fast shape (route_approx.cuh):
-// not with capacity (its drops compare scores across tokens, so they need the
-// reference's bits), not for a group sum of biased or sigmoid scores (no
-// bound kept for it), not where the logits are not aligned for its vector
-// loads, and not when SAM_ROUTE_EXACT=1 asks for the reference's bits.
-template <typename In>
-bool approxFits(const DevSpec& d, const void* logits, const FwdOut& o) {
-  if (o.sraw || paramInt("SAM_ROUTE_EXACT") != 0) return false;
-  const bool exactU = !d.sigmoid && !d.bias;
-  if (!exactU && !d.allGroups && d.reduce == samGroupReduceSum) return false;
-  const int V = d.E / 32;
-  const size_t chunkBytes = sizeof(In) * (sizeof(In) == 4 ? std::min(V, 4) : std::min(V, 8));
-  return reinterpret_cast<uintptr_t>(logits) % chunkBytes == 0;
+// Whether fast::routeRowKernel takes the call (route_rows.cuh): E = 128 or
+// 256, k <= 8, softmax without a bias (every group kept, or a group sum or
+// max) or sigmoid (every group kept, or a group max or top-2 sum), no
+// capacity, no statistics, logits aligned to 16 bytes, SAM_ROUTE_EXACT=0.
+bool rowFits(const DevSpec& d, const void* logits, const FwdOut& o, bool stats) {
+  if (o.sraw || stats || paramInt("SAM_ROUTE_EXACT") != 0) return false;
+  if ((d.E != 128 && d.E != 256) || d.k > 8 || reinterpret_cast<uintptr_t>(logits) % 16 != 0) return false;
+  const bool groupMax = d.reduce == samGroupReduceMax || (d.reduce == samGroupReduceTopN && d.topN == 1);
+  const bool top2 = d.reduce == samGroupReduceTopN && d.topN == 2;
+  if (!d.sigmoid) return !d.bias && (d.allGroups || groupMax || d.reduce == samGroupReduceSum);
+  return d.allGroups || groupMax || top2;
+}
+
+template <typename In, int V, bool kSoftmax, int kList>
+void launchRows(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
+                cudaStream_t st, const char* fn) {
+  const auto kernel = fast::routeRowKernel<In, V, kSoftmax, kList>;
+  const size_t pad = d.bias ? sizeof(float) * V * 33 : 0;
+  const size_t perWarp = 2 * sizeof(uint32_t) * fast::SliceLayout<In>::kWords;
+  const Launch l = planLaunch(kernel, fixed + pad + 16, perWarp, (T + 31) / 32, fn);  // 16: alignment; a warp routes 32 tokens
+  kernel<<<l.blocks, l.threads, l.smem, st>>>(d, x, T, o, counts);
+}
+
+template <typename In, int V>
+void launchRowsFor(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
+                   cudaStream_t st, const char* fn) {
+  const int list = d.k == 1 ? 2 : d.k == 2 ? 3 : 9;  // the k picks and the runner-up
+  if (!d.sigmoid) {
+    if (list == 2) launchRows<In, V, true, 2>(d, x, T, o, counts, fixed, st, fn);
+    else if (list == 3) launchRows<In, V, true, 3>(d, x, T, o, counts, fixed, st, fn);
+    else launchRows<In, V, true, 9>(d, x, T, o, counts, fixed, st, fn);
+  } else {
+    if (list == 2) launchRows<In, V, false, 2>(d, x, T, o, counts, fixed, st, fn);
+    else if (list == 3) launchRows<In, V, false, 3>(d, x, T, o, counts, fixed, st, fn);
+    else launchRows<In, V, false, 9>(d, x, T, o, counts, fixed, st, fn);
+  }
 }
 
 template <typename In, int V>
 void launchFast(const DevSpec& d, const void* logits, int64_t T, const FwdOut& o, bool counts, bool stats,
                 size_t fixed, size_t perWarp, cudaStream_t st, const char* fn) {
   const In* x = static_cast<const In*>(logits);
-  if (approxFits<In>(d, logits, o)) {
-    const bool exactU = !d.sigmoid && !d.bias;
-    const auto kernel = exactU ? fast::routeApproxKernel<In, V, true> : fast::routeApproxKernel<In, V, false>;
-    const Launch l = planLaunch(kernel, fixed, perWarp + sizeof(float) * d.E, T, fn);  // + the logit row
-    kernel<<<l.blocks, l.threads, l.smem, st>>>(d, x, T, o, counts, stats);
-  } else {
-    const Launch l = planLaunch(fast::routeFastKernel<In, V>, fixed, perWarp, T, fn);
-    fast::routeFastKernel<In, V><<<l.blocks, l.threads, l.smem, st>>>(d, x, T, o, counts, stats);
+  if constexpr (V == 4 || V == 8) {
+    if (rowFits(d, logits, o, stats)) {
+      launchRowsFor<In, V>(d, x, T, o, counts, fixed, st, fn);
+      ROUTE_CUDA(cudaGetLastError());
+      return;
+    }
   }
+  const Launch l = planLaunch(fast::routeFastKernel<In, V>, fixed, perWarp, T, fn);
+  fast::routeFastKernel<In, V><<<l.blocks, l.threads, l.smem, st>>>(d, x, T, o, counts, stats);
   ROUTE_CUDA(cudaGetLastError());
 }
 

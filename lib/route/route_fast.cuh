@@ -172,7 +172,7 @@ struct FastShared {
   int* hE;
   int* hR;
   double* acc;
-  float* row;  // this warp's copy of the current token's logits (approximate kernel only)
+  char* end;   // the first byte of dynamic shared memory after these
 };
 
 // Counts one token's slot (lane < k holds expert myE; `slot` says so) in the
@@ -189,17 +189,16 @@ __device__ __forceinline__ void countSlot(const DevSpec& d, const FastShared& sh
 
 // Fills the block's shared memory and returns the view of it (every thread
 // calls it; ends with __syncthreads). Layout: per-warp sums of s [wpb][E]
-// (stats), per-warp logit rows [wpb][E] (rows), block histograms hE[E],
-// hR[R] (counts), the bias [E]; kept out of registers, which set how many
-// warps fit. fastSharedBytes gives the size.
+// (stats), block histograms hE[E], hR[R] (counts), the bias [E]; kept out of
+// registers, which set how many warps fit. `end` is where it stops (a kernel
+// may put more after it).
 template <int E>
-__device__ FastShared fastSetup(const DevSpec& d, const FwdOut& o, int wantCounts, int wantStats, bool rows) {
+__device__ FastShared fastSetup(const DevSpec& d, const FwdOut& o, int wantCounts, int wantStats) {
   extern __shared__ double smemD[];
   __shared__ uint32_t sExp2[64];  // indexed per lane, so shared memory, not constant
   const int warp = threadIdx.x >> 5, wpb = blockDim.x >> 5;
   double* pAcc = smemD;
-  float* rowBase = reinterpret_cast<float*>(pAcc + (wantStats ? wpb * E : 0));
-  int* hE = reinterpret_cast<int*>(rowBase + (rows ? wpb * E : 0));
+  int* hE = reinterpret_cast<int*>(pAcc + (wantStats ? wpb * E : 0));
   int* hR = hE + (wantCounts ? E : 0);
   float* sBias = reinterpret_cast<float*>(hR + (wantCounts ? ((d.R + 1) & ~1) : 0));
   if (wantStats)
@@ -220,7 +219,7 @@ __device__ FastShared fastSetup(const DevSpec& d, const FwdOut& o, int wantCount
                     wantCounts ? hE : nullptr,
                     wantCounts ? hR : nullptr,
                     wantStats ? pAcc + warp * E : nullptr,
-                    rows ? rowBase + warp * E : nullptr};
+                    reinterpret_cast<char*>(sBias + (d.bias ? E : 0))};
 }
 
 // The end of a fast kernel: the block's alignment sum, score sums and
@@ -388,7 +387,7 @@ template <typename In, int V>
 __global__ void __launch_bounds__(256, V <= 8 ? 4 : 1) routeFastKernel(DevSpec d, const In* __restrict__ logits, int64_t T, FwdOut o,
                                                        int wantCounts, int wantStats) {
   constexpr int E = 32 * V;
-  const FastShared sh = fastSetup<E>(d, o, wantCounts, wantStats, false);
+  const FastShared sh = fastSetup<E>(d, o, wantCounts, wantStats);
   const int lane = threadIdx.x & 31, wpb = blockDim.x >> 5;
   double align = 0.0;
   const int64_t stride = (int64_t)gridDim.x * wpb;

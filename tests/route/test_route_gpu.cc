@@ -112,7 +112,9 @@ void compareForward(Case cs, std::mt19937_64& rng, const std::vector<float>* bia
   EXPECT_NEAR(st.deviceBalanceLoss, h.stats.deviceBalanceLoss, 1e-5 * std::fabs(h.stats.deviceBalanceLoss));
   EXPECT_NEAR(st.alignmentLoss, h.stats.alignmentLoss, 1e-5 * std::fabs(h.stats.alignmentLoss) + 1e-9);
 
-  // The sync-free path (status, no stats) on another stream: the same bits.
+  // The sync-free path (status, no stats) on another stream: the same
+  // indices and counts; the same weights within 1e-6 (with statistics the
+  // exact kernels run, without them the approximate row kernel may).
   Dev<int32_t> idx2(T * k, 0x3c), rc2(R, 0x3c), ec2(E, 0x3c), dr2(T, 0x3c), status(3, 0x7f);
   Dev<float> w2(T * k, 0x3c);
   samRouteOutput_t out2{idx2.p, w2.p, rc2.p, ec2.p, dr2.p, status.p};
@@ -124,7 +126,8 @@ void compareForward(Case cs, std::mt19937_64& rng, const std::vector<float>* bia
   EXPECT_EQ(status.download(), (std::vector<int32_t>{samSuccess, -1, -1}));
   EXPECT_EQ(idx2.download(), gi);
   const std::vector<float> gw2 = w2.download();
-  EXPECT_EQ(0, gw.empty() ? 0 : std::memcmp(gw2.data(), gw.data(), gw.size() * 4));
+  for (size_t i = 0; i < gw2.size(); ++i)
+    ASSERT_NEAR(gw2[i], h.w[i], 1e-6 * std::fabs(h.w[i]) + 1e-30) << "sync-free: token " << i / k << " slot " << i % k;
   EXPECT_EQ(rc2.download(), h.rankCounts);
   EXPECT_EQ(ec2.download(), h.expertCounts);
   EXPECT_EQ(dr2.download(), h.dropped);

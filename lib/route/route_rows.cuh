@@ -1,0 +1,386 @@
+// The row kernel: one THREAD per token, for E = 128 or 256 experts in
+// groups of 32 (or every group kept), k <= 8, softmax without a selection
+// bias or sigmoid with or without one, no capacity, no statistics.
+//
+// Why: with one warp per token, every per-token step (reductions, picks,
+// checks, outputs) costs a warp instruction for one token, and those steps
+// were most of the work. Here a warp routes 32 tokens at once and each of
+// those steps is one instruction for 32 tokens; what is left is the work per
+// logit (a load from shared memory, the max, the exp, the sums, a key and a
+// branch-free insertion into a short sorted list).
+//
+// Data path: a warp streams its 32 rows through shared memory one slice of 32
+// experts at a time (cp.async, double-buffered, coalesced 128-byte row pieces;
+// rows padded so that each thread reads its own row without bank conflicts).
+// Softmax is online over the slices (each slice's exps are taken against the
+// running max; earlier sums are rescaled when it grows). Group scores come
+// from the slices (a slice is a group); the experts of the chosen groups are
+// then read again from global memory (L2) by their thread.
+//
+// Decisions use the hardware exp and are proven as in route_approx.cuh:
+// experts are ranked by their logit (softmax) or their approximate sel
+// (sigmoid), with the index in the low 9 bits of the key; each decision is
+// checked on the actual values, and a token whose decisions cannot all be
+// proven goes to the exact path (exactToken, the reference's bits), one
+// warp-wide call per such token after its batch.
+// Included inside sam::route's anonymous namespace, after route_approx.cuh.
+#pragma once
+
+namespace fast {
+
+// Shared-memory layout of one 32-expert slice of 32 rows, in 32-bit words.
+template <typename In>
+struct SliceLayout {
+  static constexpr int kChunks = 32 * (int)sizeof(In) / 16;  // 16-byte pieces per row slice
+  static constexpr int kStride = 32 * (int)sizeof(In) / 4 + 4;  // words per row: +4 keeps LDS.128 conflict-free
+  static constexpr int kWords = 32 * kStride;
+};
+
+__device__ __forceinline__ void cpAsync16(void* smem, const void* gmem) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem));
+}
+__device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N));
+}
+
+// Starts copying slice s (experts 32 s ..) of rows t0 .. t0 + 31 into buf.
+// Rows past the end repeat the last row (their results are not used).
+template <typename In>
+__device__ __forceinline__ void issueSlice(uint32_t* buf, const In* logits, int64_t t0, int64_t T, int E, int s,
+                                           int lane) {
+  using L = SliceLayout<In>;
+#pragma unroll
+  for (int c = 0; c < L::kChunks; ++c) {
+    const int flat = c * 32 + lane, r = flat / L::kChunks, piece = flat % L::kChunks;
+    const int64_t t = min(t0 + r, T - 1);
+    cpAsync16(buf + r * L::kStride + piece * 4, logits + t * E + s * 32 + piece * (16 / (int)sizeof(In)));
+  }
+}
+
+// Four words of a row slice as floats (fp32: 4 logits; 16-bit: 8).
+template <typename In>
+struct Words4;
+template <>
+struct Words4<float> {
+  static constexpr int kPer = 4;
+  __device__ static void unpack(uint4 w, float* x) {
+    x[0] = __uint_as_float(w.x), x[1] = __uint_as_float(w.y), x[2] = __uint_as_float(w.z), x[3] = __uint_as_float(w.w);
+  }
+};
+template <>
+struct Words4<__nv_bfloat16> {
+  static constexpr int kPer = 8;
+  __device__ static void unpack(uint4 w, float* x) {
+    const uint32_t v[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) x[2 * i] = __uint_as_float(v[i] << 16), x[2 * i + 1] = __uint_as_float(v[i] & 0xffff0000u);
+  }
+};
+template <>
+struct Words4<__half> {
+  static constexpr int kPer = 8;
+  __device__ static void unpack(uint4 w, float* x) {
+    const uint32_t v[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&v[i]));
+      x[2 * i] = f.x, x[2 * i + 1] = f.y;
+    }
+  }
+};
+
+// The 32 logits of one row slice or of one group, read in pieces of
+// Words4<In>::kPer: fn(i, x) for each, i the expert within the 32.
+template <typename In, typename Fn>
+__device__ __forceinline__ void forSliceShared(const uint32_t* rowWords, Fn&& fn) {
+  constexpr int kPer = Words4<In>::kPer;
+#pragma unroll
+  for (int q = 0; q < 32 / kPer; ++q) {
+    float x[kPer];
+    Words4<In>::unpack(*reinterpret_cast<const uint4*>(rowWords + q * 4), x);
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) fn(q * kPer + i, x[i]);
+  }
+}
+template <typename In, typename Fn>
+__device__ __forceinline__ void forGroupGlobal(const In* group, Fn&& fn) {
+  constexpr int kPer = Words4<In>::kPer;
+  uint4 w[32 / kPer];
+#pragma unroll
+  for (int q = 0; q < 32 / kPer; ++q) w[q] = __ldcg(reinterpret_cast<const uint4*>(group) + q);
+#pragma unroll
+  for (int q = 0; q < 32 / kPer; ++q) {
+    float x[kPer];
+    Words4<In>::unpack(w[q], x);
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) fn(q * kPer + i, x[i]);
+  }
+}
+
+// A sorted list of the n smallest keys (ascending), updated without branches.
+template <int N>
+__device__ __forceinline__ void insertKey(int (&l)[N], int v) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) {
+    const int lo = min(l[i], v);
+    v = max(l[i], v);
+    l[i] = lo;
+  }
+}
+
+// The next lower value of the In type below x (16-bit types: the fp32 of one
+// has its low 16 or 13 bits zero), for the bound on everything below a tie.
+template <typename In>
+__device__ __forceinline__ float prevValue(float x) {
+  constexpr int step = sizeof(In) == 4 ? 1 : std::is_same<In, __half>::value ? (1 << 13) : (1 << 16);
+  return keyValue(ordKey(x) - step);
+}
+
+template <typename In, int V, bool kSoftmax, int kList>
+__global__ void __launch_bounds__(256) routeRowKernel(DevSpec d, const In* __restrict__ logits, int64_t T, FwdOut o,
+                                                      int wantCounts) {
+  constexpr int E = 32 * V;
+  constexpr bool k16 = sizeof(In) == 2;
+  using L = SliceLayout<In>;
+  const FastShared sh = fastSetup<E>(d, o, wantCounts, 0);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wpb = blockDim.x >> 5;
+  // After fastSetup's region: the bias padded to 33 per group (a thread reads
+  // bias[33 g + i] with g its own: no bank conflicts), then 2 slices per warp.
+  float* biasPad = reinterpret_cast<float*>(sh.end);
+  const uintptr_t afterBias = reinterpret_cast<uintptr_t>(biasPad + (d.bias ? V * 33 : 0));
+  uint32_t* buf0 = reinterpret_cast<uint32_t*>((afterBias + 15) & ~uintptr_t(15)) + warp * 2 * L::kWords;  // cp.async: 16-byte aligned
+  uint32_t* buf1 = buf0 + L::kWords;
+  if (d.bias) {
+    for (int j = threadIdx.x; j < E; j += blockDim.x) biasPad[(j >> 5) * 33 + (j & 31)] = sh.bias[j];
+    __syncthreads();
+  }
+  const bool hasBias = sh.bias != nullptr;
+  float maxAbsBias = 0.0f;
+  for (int j = lane; j < E && hasBias; j += 32) maxAbsBias = fmaxf(maxAbsBias, fabsf(sh.bias[j]));
+  maxAbsBias = __int_as_float(warpMax(__float_as_int(maxAbsBias)));  // >= +0: the bits order as ints
+  const float dSel = kSigmoidErr + (1.0f + maxAbsBias) * 0x1p-21f;
+  const int k = d.k, M = d.M;
+  const bool allGroups = d.allGroups;
+  const bool groupMax = d.reduce == samGroupReduceMax || (d.reduce == samGroupReduceTopN && d.topN == 1);
+  const int nCand = allGroups ? E : M * 32;
+
+  const int64_t nBatches = (T + 31) / 32;
+  const int64_t stride = (int64_t)gridDim.x * wpb;
+  int64_t b = (int64_t)blockIdx.x * wpb + warp;
+  if (b < nBatches) issueSlice<In>(buf0, logits, b * 32, T, E, 0, lane);
+  cpAsyncCommit();
+  for (; b < nBatches; b += stride) {
+    const int64_t t0 = b * 32, t = t0 + lane;
+    const bool live = t < T;
+    float poison[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // NaN iff a logit is NaN or infinite; four chains, not one
+    float mRun = -INFINITY;
+    float ga[V], gb[V];  // per group: softmax: sum of exps against mRun, max logit; sigmoid: top two sel
+#pragma unroll
+    for (int g = 0; g < V; ++g) ga[g] = 0.0f, gb[g] = 0.0f;
+    // Two lists (even and odd experts), merged at the end: two independent
+    // chains of min/max instead of one twice as long.
+    int keys[kList], keys2[kList];
+#pragma unroll
+    for (int i = 0; i < kList; ++i) keys[i] = INT_MAX, keys2[i] = INT_MAX;
+    auto insert = [&](int i, int key) {
+      if (i & 1) insertKey(keys2, key);
+      else insertKey(keys, key);
+    };
+#pragma unroll 1
+    for (int s = 0; s < V; ++s) {  // not unrolled: the body is large enough
+      // Start the next slice (this batch's, or the next batch's first), then wait for this one.
+      const int64_t nb = s + 1 < V ? b : b + stride;
+      if (nb < nBatches) issueSlice<In>((s & 1) ? buf0 : buf1, logits, nb * 32, T, E, (s + 1) % V, lane);
+      cpAsyncCommit();
+      cpAsyncWait<1>();
+      __syncwarp();
+      const uint32_t* row = ((s & 1) ? buf1 : buf0) + lane * L::kStride;
+      if (kSoftmax) {
+        float mx4[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+        forSliceShared<In>(row, [&](int i, float x) {
+          poison[i & 3] = fmaExact(x, 0.0f, poison[i & 3]);
+          mx4[i & 3] = fmaxf(mx4[i & 3], x);
+          if (allGroups) insert(i, tagged(descKey(x), 32 * s + i, kExpertBits));
+        });
+        const float ms = fmaxf(fmaxf(mx4[0], mx4[1]), fmaxf(mx4[2], mx4[3]));
+        const float mNew = fmaxf(mRun, ms);
+        const float scale = s > 0 ? ex2Approx((mNew - mRun) * kNegLog2e) : 1.0f;  // earlier sums against the new max
+        mRun = mNew;
+        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        forSliceShared<In>(row, [&](int i, float x) { acc[i & 3] += ex2Approx((mNew - x) * kNegLog2e); });
+        const float sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+#pragma unroll
+        for (int g = 0; g < V; ++g) {  // registers, so no runtime index: select
+          ga[g] = g < s ? ga[g] * scale : g == s ? sum : ga[g];
+          gb[g] = g == s ? ms : gb[g];
+        }
+      } else {
+        float a1 = -INFINITY, a2 = -INFINITY;
+        forSliceShared<In>(row, [&](int i, float x) {
+          poison[i & 3] = fmaExact(x, 0.0f, poison[i & 3]);
+          const float sel = sigmoidApprox(x) + (hasBias ? biasPad[s * 33 + i] : 0.0f);
+          a2 = fmaxf(a2, fminf(a1, sel));
+          a1 = fmaxf(a1, sel);
+          if (allGroups) insert(i, tagged(descKey(sel), 32 * s + i, kExpertBits));
+        });
+#pragma unroll
+        for (int g = 0; g < V; ++g) ga[g] = g == s ? a1 : ga[g], gb[g] = g == s ? a2 : gb[g];
+      }
+      __syncwarp();  // this buffer is refilled two slices on
+    }
+    const float m = mRun;
+    float inv = 0.0f;
+    if (kSoftmax) {
+      float sum = 0.0f;
+#pragma unroll
+      for (int g = 0; g < V; ++g) sum += ga[g];
+      inv = rcpApprox(sum);
+    }
+    const float poisoned = (poison[0] + poison[1]) + (poison[2] + poison[3]);
+    bool sure = live && poisoned == poisoned;
+
+    // Groups: scores (a sum of exps or a top-2 sum: larger is better; the
+    // softmax max: u = m - max logit, smaller is better), the top M by
+    // repeated scans, and the proof: the worst chosen against the best left.
+    unsigned chosen = (1u << V) - 1u;
+    if (!allGroups) {
+      float sc[V];
+#pragma unroll
+      for (int g = 0; g < V; ++g) sc[g] = kSoftmax ? (groupMax ? m - gb[g] : ga[g]) : (groupMax ? ga[g] : ga[g] + gb[g]);
+      const bool smallBetter = kSoftmax && groupMax;
+      auto before = [&](float a, float c) { return smallBetter ? a < c : a > c; };  // strictly
+      chosen = 0;
+#pragma unroll
+      for (int p = 0; p < V; ++p) {
+        if (p >= M) break;
+        int bg = -1;
+        float bv = 0.0f;
+#pragma unroll
+        for (int g = 0; g < V; ++g)
+          if (!((chosen >> g) & 1u) && (bg < 0 || before(sc[g], bv))) bg = g, bv = sc[g];
+        chosen |= 1u << bg;
+      }
+      if (M < V) {
+        // The worst chosen (last in order: ties to the higher group) against
+        // the best left out (first: ties to the lower group).
+        int wg = -1, lg = -1;
+        float wv = 0.0f, lv = 0.0f;
+#pragma unroll
+        for (int g = 0; g < V; ++g) {
+          if ((chosen >> g) & 1u) {
+            if (wg < 0 || !before(sc[g], wv)) wg = g, wv = sc[g];
+          } else if (lg < 0 || before(sc[g], lv)) {
+            lg = g, lv = sc[g];
+          }
+        }
+        if (smallBetter) sure = sure && (wv == lv ? wg < lg : uApart(wv, lv));
+        else if (kSoftmax) sure = sure && wv - lv > kSumRel * (fabsf(wv) + fabsf(lv)) + 2.0f * kSumAbs;
+        else sure = sure && wv - lv > (groupMax ? 2.0f : 4.0f) * dSel;
+      }
+      // The experts of the chosen groups, from global memory (L2).
+#pragma unroll 1
+      for (int p = 0; p < M; ++p) {
+        const int g = (int)__fns(chosen, 0, p + 1);  // the p-th chosen group
+        forGroupGlobal<In>(logits + min(t, T - 1) * E + g * 32, [&](int i, float x) {
+          const float v = kSoftmax ? x : sigmoidApprox(x) + (hasBias ? biasPad[g * 33 + i] : 0.0f);
+          insert(i, tagged(descKey(v), 32 * g + i, kExpertBits));
+        });
+      }
+    }
+
+#pragma unroll
+    for (int i = 0; i < kList; ++i) insertKey(keys, keys2[i]);
+
+    // The picks and their proof, on the actual values (the keys dropped 9 bits).
+    const bool runner = k < nCand;
+    float xs[kList], act[kList];
+    const In* rowPtr = logits + min(t, T - 1) * E;
+#pragma unroll
+    for (int i = 0; i < kList; ++i) {
+      if (i > k) break;
+      const int e = keys[i] & kExpertBits;
+      xs[i] = toFloat<In>(rowPtr[e]);
+      act[i] = kSoftmax ? m - xs[i] : sigmoidApprox(xs[i]) + (hasBias ? biasPad[(e >> 5) * 33 + (e & 31)] : 0.0f);
+    }
+    auto sameInputs = [&](int i, int j) {
+      return xs[i] == xs[j] &&
+             (!hasBias || biasPad[((keys[i] & kExpertBits) >> 5) * 33 + (keys[i] & 31)] ==
+                              biasPad[((keys[j] & kExpertBits) >> 5) * 33 + (keys[j] & 31)]);
+    };
+#pragma unroll
+    for (int i = 0; i + 1 < kList; ++i) {
+      if (i + 1 >= k) break;
+      sure = sure && (kSoftmax ? uApart(act[i], act[i + 1])
+                               : act[i] - act[i + 1] > 2.0f * dSel || sameInputs(i, i + 1));
+    }
+    if (runner) {
+      const int last = k - 1;
+      int rKey = INT_MAX;
+      float rX = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kList; ++i)
+        if (i == k) rKey = keys[i], rX = xs[i];
+      const bool sameBucket = ((rKey ^ keys[last]) & ~kExpertBits) == 0;
+      if (kSoftmax && k16) {
+        // 16-bit logits keep all their bits in the key: the runner-up is the
+        // best left out; below a tie with it, every logit is at most the next
+        // lower 16-bit value.
+        const float bound = rX == xs[last] ? m - prevValue<In>(xs[last]) : m - rX;
+        sure = sure && uApart(act[last], bound);
+      } else if (sameBucket) {
+        sure = false;
+      } else {
+        const float best = descValue(rKey & ~kExpertBits);  // the best value the runner-up's bucket holds
+        sure = sure && (kSoftmax ? uApart(act[last], m - best) : act[last] - best > 2.0f * dSel);
+      }
+    }
+
+    if (sure) {
+      float s[kList];
+      float denom = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kList; ++i) {
+        if (i >= k) break;
+        s[i] = kSoftmax ? routeExpNonPos(xs[i] - m, sh.exp2) * inv : routeSigmoid(xs[i], sh.exp2);
+        denom += s[i];  // slot order, as the reference
+      }
+      int32_t* idxOut = o.idx + t * k;
+      float* wOut = o.w + t * k;
+      int prevRanks[kList];
+#pragma unroll
+      for (int i = 0; i < kList; ++i) {
+        if (i >= k) break;
+        const int e = keys[i] & kExpertBits;
+        float w = s[i];
+        if (d.renorm) w = denom > 0.0f ? w / denom : 0.0f;
+        idxOut[i] = e;
+        wOut[i] = w * d.scale;
+        if (sh.hE) {
+          atomicAdd(&sh.hE[e], 1);
+          const int r = d.epr == 1 ? e : (int)__umulhi((unsigned)e, d.eprMagic);
+          bool first = true;
+#pragma unroll
+          for (int j = 0; j < kList; ++j)
+            if (j < i && prevRanks[j] == r) first = false;
+          prevRanks[i] = r;
+          if (first) atomicAdd(&sh.hR[r], 1);
+        }
+      }
+    }
+    // The tokens not proven (or with a non-finite logit), one by one, exactly.
+    unsigned rest = __ballot_sync(kFull, live && !sure);
+    while (rest) {
+      const int l = __ffs(rest) - 1;
+      rest &= rest - 1;
+      if (lane == 0) atomicAdd(&o.small->rerouted, 1ull);
+      (void)exactToken<In, V>(d, logits, o, sh, t0 + l);
+    }
+  }
+  cpAsyncWait<0>();
+  fastFinish<E>(d, o, sh, 0.0);
+}
+
+}  // namespace fast
