@@ -183,6 +183,9 @@ int main(int argc, char** argv) {
       samRouteOutput_t freeFull{idx, w, rc, ec, nullptr, status};
       samRouteOutput_t freeMin{idx, w, nullptr, nullptr, nullptr, status};
       samRouteStats_t stats;
+      // One synchronising call without stats (the path the sync-free calls
+      // take): with SAM_DEBUG=TRACE its log line counts the re-routed tokens.
+      SK(samRouteForward(&c, samMemCuda, logits, dt, T, &full, nullptr, st));
       const double us = medianUs(warmup, iters, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &full, &stats, st)); });
       const int reps = std::max(5, iters / 20);
       const double usFree = backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeFull, nullptr, st)); });
