@@ -108,16 +108,8 @@ PointResult runPoint(Ranks& ranks, const Options& opt, const LayerSetup& setup, 
   // ---- route
   std::vector<float> logits(static_cast<size_t>(numTokens) * opt.experts);
   makeLogits(opt.seed, me, numTokens, opt.experts, logits.data());
-  Routes routes;
-  routes.expertIdx.assign(static_cast<size_t>(numTokens) * layer.topk, -1);
-  routes.weights.assign(static_cast<size_t>(numTokens) * layer.topk, 0.0f);
-  samRouteOutput_t rout{};
-  rout.expertIdx = routes.expertIdx.data();
-  rout.weights = routes.weights.data();
-  auto route = [&] {
-    check(samRouteForward(&cfg, samMemHost, logits.data(), samFloat32, numTokens, &rout, nullptr, nullptr),
-          "samRouteForward");
-  };
+  Routes routes = routesFor(numTokens, layer.topk);
+  auto route = [&] { routeInto(cfg, logits.data(), numTokens, routes); };
   route();
   if (opt.wants("route")) {
     OpResult& r = res.ops[key("route", "sam")];

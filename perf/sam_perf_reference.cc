@@ -13,20 +13,28 @@ namespace samperf {
 
 size_t Layer::rowBytes() const { return static_cast<size_t>(hidden) * dtypeSize(dtype); }
 
-Routes routeRank(const Layer& layer, const samRouteConfig_t& cfg, int rank, int64_t numTokens) {
-  std::vector<float> logits(static_cast<size_t>(numTokens) * layer.experts);
-  makeLogits(layer.seed, rank, numTokens, layer.experts, logits.data());
+Routes routesFor(int64_t numTokens, int topk) {
   Routes r;
-  r.expertIdx.assign(static_cast<size_t>(numTokens) * cfg.topk, -1);
-  r.weights.assign(static_cast<size_t>(numTokens) * cfg.topk, 0.0f);
+  r.expertIdx.assign(static_cast<size_t>(numTokens) * topk, -1);
+  r.weights.assign(static_cast<size_t>(numTokens) * topk, 0.0f);
+  return r;
+}
+
+void routeInto(const samRouteConfig_t& cfg, const float* logits, int64_t numTokens, Routes& r) {
   samRouteOutput_t out{};
   out.expertIdx = r.expertIdx.data();
   out.weights = r.weights.data();
-  samResult_t res = samRouteForward(&cfg, samMemHost, logits.data(), samFloat32, numTokens, &out,
-                                    nullptr, nullptr);
+  samResult_t res = samRouteForward(&cfg, samMemHost, logits, samFloat32, numTokens, &out, nullptr, nullptr);
   if (res != samSuccess)
     throw std::runtime_error(std::string("samRouteForward: ") + samGetErrorString(res) + ": " +
                              samGetLastError());
+}
+
+Routes routeRank(const Layer& layer, const samRouteConfig_t& cfg, int rank, int64_t numTokens) {
+  std::vector<float> logits(static_cast<size_t>(numTokens) * layer.experts);
+  makeLogits(layer.seed, rank, numTokens, layer.experts, logits.data());
+  Routes r = routesFor(numTokens, cfg.topk);
+  routeInto(cfg, logits.data(), numTokens, r);
   return r;
 }
 

@@ -32,6 +32,14 @@ struct Routes {
   std::vector<float> weights;      // [T, k]
 };
 
+// Routes sized for numTokens tokens (indices -1, weights 0).
+Routes routesFor(int64_t numTokens, int topk);
+
+// samRouteForward on the host of these logits [T, E] into r (sized by
+// routesFor); throws with the library's message on failure. Allocates nothing,
+// so a benchmark can time it.
+void routeInto(const samRouteConfig_t& cfg, const float* logits, int64_t numTokens, Routes& r);
+
 // Routes of `rank`'s tokens, recomputed from the seed (samRouteForward).
 Routes routeRank(const Layer& layer, const samRouteConfig_t& cfg, int rank, int64_t numTokens);
 
