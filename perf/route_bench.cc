@@ -71,6 +71,19 @@ double backToBackUs(int warmup, int reps, int calls, cudaStream_t st, F&& body) 
   return ms[ms.size() / 2] * 1000.0;
 }
 
+// f() run with the environment variable `name` set to `value`, then put back
+// as it was (the library reads its SAM_ROUTE_* knobs on every call).
+template <typename F>
+auto withEnv(const char* name, const char* value, F&& f) {
+  const char* before = std::getenv(name);
+  const std::string saved = before ? before : "";
+  setenv(name, value, 1);
+  auto result = f();
+  if (before) setenv(name, saved.c_str(), 1);
+  else unsetenv(name);
+  return result;
+}
+
 // Median time of single calls, each between its own two events.
 template <typename F>
 double medianUs(int warmup, int iters, cudaStream_t st, F&& body) {
@@ -190,12 +203,9 @@ int main(int argc, char** argv) {
       const int reps = std::max(5, iters / 20);
       const double usFree = backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeFull, nullptr, st)); });
       const double usFreeMin = backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeMin, nullptr, st)); });
-      const char* before = std::getenv("SAM_ROUTE_EXACT");
-      const std::string saved = before ? before : "";
-      setenv("SAM_ROUTE_EXACT", "1", 1);
-      const double usExact = backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeFull, nullptr, st)); });
-      if (before) setenv("SAM_ROUTE_EXACT", saved.c_str(), 1);
-      else unsetenv("SAM_ROUTE_EXACT");
+      const double usExact = withEnv("SAM_ROUTE_EXACT", "1", [&] {
+        return backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeFull, nullptr, st)); });
+      });
       int32_t hs[3] = {-1, -1, -1};
       CK(cudaMemcpy(hs, status, sizeof hs, cudaMemcpyDeviceToHost));
       if (hs[0] != samSuccess) std::fprintf(stderr, "%s %s: status %d %d %d\n", names[p], dtn, hs[0], hs[1], hs[2]);
@@ -216,9 +226,9 @@ int main(int argc, char** argv) {
     samRouteConfig_t c;
     SK(samRouteConfigPreset(samPresetSam, E, R, &c));
     samRouteOutput_t outFree{idx, w, rc, ec, nullptr, status};
-    setenv("SAM_ROUTE_GENERIC", "1", 1);
-    const double usFree = backToBackUs(warmup, std::max(5, iters / 20), 100, st, [&] { SK(samRouteForward(&c, samMemCuda, dx32, samFloat32, T, &outFree, nullptr, st)); });
-    unsetenv("SAM_ROUTE_GENERIC");
+    const double usFree = withEnv("SAM_ROUTE_GENERIC", "1", [&] {
+      return backToBackUs(warmup, std::max(5, iters / 20), 100, st, [&] { SK(samRouteForward(&c, samMemCuda, dx32, samFloat32, T, &outFree, nullptr, st)); });
+    });
     std::printf("# sam fp32 on the general kernel (SAM_ROUTE_GENERIC=1): sync-free %.1f us\n", usFree);
   }
   // Capacity mode (second pass: sort per rank), for the record.

@@ -261,7 +261,7 @@ bool fastShape(const DevSpec& d) {
 bool rowFits(const DevSpec& d, const void* logits, const FwdOut& o, bool stats) {
   if (o.sraw || stats || paramInt("SAM_ROUTE_EXACT") != 0) return false;
   if ((d.E != 128 && d.E != 256) || d.k > 8 || reinterpret_cast<uintptr_t>(logits) % 16 != 0) return false;
-  const bool groupMax = d.reduce == samGroupReduceMax || (d.reduce == samGroupReduceTopN && d.topN == 1);
+  const bool groupMax = groupScoreIsMax(d);
   const bool top2 = d.reduce == samGroupReduceTopN && d.topN == 2;
   if (!d.sigmoid) return !d.bias && (d.allGroups || groupMax || d.reduce == samGroupReduceSum);
   return d.allGroups || groupMax || top2;
@@ -277,19 +277,14 @@ void launchRows(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool 
   kernel<<<l.blocks, l.threads, l.smem, st>>>(d, x, T, o, counts);
 }
 
-template <typename In, int V>
-void launchRowsFor(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
-                   cudaStream_t st, const char* fn) {
-  const int list = d.k == 1 ? 2 : d.k == 2 ? 3 : 9;  // the k picks and the runner-up
-  if (!d.sigmoid) {
-    if (list == 2) launchRows<In, V, true, 2>(d, x, T, o, counts, fixed, st, fn);
-    else if (list == 3) launchRows<In, V, true, 3>(d, x, T, o, counts, fixed, st, fn);
-    else launchRows<In, V, true, 9>(d, x, T, o, counts, fixed, st, fn);
-  } else {
-    if (list == 2) launchRows<In, V, false, 2>(d, x, T, o, counts, fixed, st, fn);
-    else if (list == 3) launchRows<In, V, false, 3>(d, x, T, o, counts, fixed, st, fn);
-    else launchRows<In, V, false, 9>(d, x, T, o, counts, fixed, st, fn);
-  }
+// The instance for this k: a list of the k picks and the runner-up (2, 3 or
+// 9 entries: switch, gshard/sam, up to k = 8).
+template <typename In, int V, bool kSoftmax>
+void launchRowsForK(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
+                    cudaStream_t st, const char* fn) {
+  if (d.k == 1) launchRows<In, V, kSoftmax, 2>(d, x, T, o, counts, fixed, st, fn);
+  else if (d.k == 2) launchRows<In, V, kSoftmax, 3>(d, x, T, o, counts, fixed, st, fn);
+  else launchRows<In, V, kSoftmax, 9>(d, x, T, o, counts, fixed, st, fn);
 }
 
 template <typename In, int V>
@@ -298,7 +293,8 @@ void launchFast(const DevSpec& d, const void* logits, int64_t T, const FwdOut& o
   const In* x = static_cast<const In*>(logits);
   if constexpr (V == 4 || V == 8) {
     if (rowFits(d, logits, o, stats)) {
-      launchRowsFor<In, V>(d, x, T, o, counts, fixed, st, fn);
+      if (d.sigmoid) launchRowsForK<In, V, false>(d, x, T, o, counts, fixed, st, fn);
+      else launchRowsForK<In, V, true>(d, x, T, o, counts, fixed, st, fn);
       ROUTE_CUDA(cudaGetLastError());
       return;
     }

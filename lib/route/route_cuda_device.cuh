@@ -24,6 +24,12 @@ struct DevSpec {
 
 __host__ __device__ inline unsigned divMagic(int d) { return d > 1 ? (unsigned)(0xffffffffull / (unsigned)d) + 1u : 0u; }
 
+// Is the group score the group's largest sel (reduce max, or the sum of the
+// top 1, which is the same value)?
+__host__ __device__ inline bool groupScoreIsMax(const DevSpec& d) {
+  return d.reduce == samGroupReduceMax || (d.reduce == samGroupReduceTopN && d.topN == 1);
+}
+
 // e / gs without an integer division (a dozen instructions on the GPU).
 __device__ __forceinline__ int groupOfExpert(const DevSpec& d, int e) {
   return d.gs == 1 ? e : (int)__umulhi((unsigned)e, d.gsMagic);

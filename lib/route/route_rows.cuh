@@ -164,7 +164,7 @@ __global__ void __launch_bounds__(256) routeRowKernel(DevSpec d, const In* __res
   const float dSel = kSigmoidErr + (1.0f + maxAbsBias) * 0x1p-21f;
   const int k = d.k, M = d.M;
   const bool allGroups = d.allGroups;
-  const bool groupMax = d.reduce == samGroupReduceMax || (d.reduce == samGroupReduceTopN && d.topN == 1);
+  const bool groupMax = groupScoreIsMax(d);
   const int nCand = allGroups ? E : M * 32;
 
   const int64_t nBatches = (T + 31) / 32;

@@ -10,30 +10,11 @@
 #include "comm/config.h"
 #include "comm/init.h"
 #include "core/error.h"
+#include "support/scoped_env.h"
 
 namespace {
 
-// Sets env vars for one test and restores them after.
-class ScopedEnv {
- public:
-  ScopedEnv(std::initializer_list<std::pair<const char*, const char*>> vars) {
-    for (auto& kv : vars) {
-      const char* old = getenv(kv.first);
-      saved_[kv.first] = old ? std::make_pair(true, std::string(old)) : std::make_pair(false, std::string());
-      if (kv.second) setenv(kv.first, kv.second, 1);
-      else unsetenv(kv.first);
-    }
-  }
-  ~ScopedEnv() {
-    for (auto& kv : saved_) {
-      if (kv.second.first) setenv(kv.first.c_str(), kv.second.second.c_str(), 1);
-      else unsetenv(kv.first.c_str());
-    }
-  }
-
- private:
-  std::map<std::string, std::pair<bool, std::string>> saved_;
-};
+using samtest::ScopedEnv;
 
 sam::Error resolveError(const samConfig_t* cfg) {
   try {

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "route_test_util.h"
+#include "support/scoped_env.h"
 #if SAM_HAVE_CUDA
 #include <cuda_runtime.h>
 #endif
@@ -133,26 +134,15 @@ void compareForward(Case cs, std::mt19937_64& rng, const std::vector<float>* bia
   EXPECT_EQ(dr2.download(), h.dropped);
 }
 
-// Sets SAM_ROUTE_GENERIC for a scope: the CUDA path then uses only its general kernel.
-struct GenericKernelOnly {
-  GenericKernelOnly() { setenv("SAM_ROUTE_GENERIC", "1", 1); }
-  ~GenericKernelOnly() { unsetenv("SAM_ROUTE_GENERIC"); }
+// SAM_ROUTE_GENERIC=1 for a scope: the CUDA path then uses only its general kernel.
+struct GenericKernelOnly : samtest::ScopedEnv {
+  GenericKernelOnly() : ScopedEnv({{"SAM_ROUTE_GENERIC", "1"}}) {}
 };
 
-// Sets SAM_ROUTE_EXACT for a scope: 1 the fast kernels compute every score
-// with the reference's exp, 0 (the default) the hardware exp + proven decisions.
-// Restores the previous value (the whole suite may run under either setting).
-struct ExactRouting {
-  std::string before;
-  bool had;
-  explicit ExactRouting(bool on) : had(std::getenv("SAM_ROUTE_EXACT") != nullptr) {
-    if (had) before = std::getenv("SAM_ROUTE_EXACT");
-    setenv("SAM_ROUTE_EXACT", on ? "1" : "0", 1);
-  }
-  ~ExactRouting() {
-    if (had) setenv("SAM_ROUTE_EXACT", before.c_str(), 1);
-    else unsetenv("SAM_ROUTE_EXACT");
-  }
+// SAM_ROUTE_EXACT for a scope: 1 the fast kernels compute every score with
+// the reference's exp, 0 (the default) the row kernel with proven decisions.
+struct ExactRouting : samtest::ScopedEnv {
+  explicit ExactRouting(bool on) : ScopedEnv({{"SAM_ROUTE_EXACT", on ? "1" : "0"}}) {}
 };
 
 // x moved by n ulps (n < 0: down).

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "support/scoped_env.h"
 #include "tests/topology/topo_helpers.h"
 
 using namespace samtest;
@@ -19,11 +20,7 @@ void roundTrip(samTopology_t t, const std::string& name) {
 }
 
 // Sets an environment variable for one scope.
-struct ScopedEnv {
-  std::string name;
-  ScopedEnv(const char* n, const std::string& v) : name(n) { setenv(n, v.c_str(), 1); }
-  ~ScopedEnv() { unsetenv(name.c_str()); }
-};
+using samtest::ScopedEnv;
 
 }  // namespace
 
