@@ -267,24 +267,31 @@ bool rowFits(const DevSpec& d, const void* logits, const FwdOut& o, bool stats) 
   return d.allGroups || groupMax || top2;
 }
 
-template <typename In, int V, bool kSoftmax, int kList>
+template <typename In, int V, bool kSoftmax, int kList, bool kAll>
 void launchRows(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
                 cudaStream_t st, const char* fn) {
-  const auto kernel = fast::routeRowKernel<In, V, kSoftmax, kList>;
+  const auto kernel = fast::routeRowKernel<In, V, kSoftmax, kList, kAll>;
   const size_t pad = d.bias ? sizeof(float) * V * 33 : 0;
-  const size_t perWarp = 2 * sizeof(uint32_t) * fast::SliceLayout<In>::kWords;
-  const Launch l = planLaunch(kernel, fixed + pad + 16, perWarp, (T + 31) / 32, fn);  // 16: alignment; a warp routes 32 tokens
+  const size_t perWarp = sizeof(uint32_t) * fast::WarpLayout<In, V>::kWords;
+  constexpr int rows = fast::SliceLayout<In>::kRows;  // a warp routes this many tokens at a time
+  const Launch l = planLaunch(kernel, fixed + pad + 16, perWarp, (T + rows - 1) / rows, fn);  // 16: alignment
   kernel<<<l.blocks, l.threads, l.smem, st>>>(d, x, T, o, counts);
 }
 
-// The instance for this k: a list of the k picks and the runner-up (2, 3 or
-// 9 entries: switch, gshard/sam, up to k = 8).
+// The instance for this k (a list of the k picks and the runner-up: 2, 3 or
+// 9 entries: switch, gshard/sam, up to k = 8) and for every group kept or not.
+template <typename In, int V, bool kSoftmax, int kList>
+void launchRowsForGroups(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
+                         cudaStream_t st, const char* fn) {
+  if (d.allGroups) launchRows<In, V, kSoftmax, kList, true>(d, x, T, o, counts, fixed, st, fn);
+  else launchRows<In, V, kSoftmax, kList, false>(d, x, T, o, counts, fixed, st, fn);
+}
 template <typename In, int V, bool kSoftmax>
 void launchRowsForK(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
                     cudaStream_t st, const char* fn) {
-  if (d.k == 1) launchRows<In, V, kSoftmax, 2>(d, x, T, o, counts, fixed, st, fn);
-  else if (d.k == 2) launchRows<In, V, kSoftmax, 3>(d, x, T, o, counts, fixed, st, fn);
-  else launchRows<In, V, kSoftmax, 9>(d, x, T, o, counts, fixed, st, fn);
+  if (d.k == 1) launchRowsForGroups<In, V, kSoftmax, 2>(d, x, T, o, counts, fixed, st, fn);
+  else if (d.k == 2) launchRowsForGroups<In, V, kSoftmax, 3>(d, x, T, o, counts, fixed, st, fn);
+  else launchRowsForGroups<In, V, kSoftmax, 9>(d, x, T, o, counts, fixed, st, fn);
 }
 
 template <typename In, int V>

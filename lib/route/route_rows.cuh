@@ -1,17 +1,24 @@
-// The row kernel: one THREAD per token, for E = 128 or 256 experts in
+// The row kernel: a PAIR of lanes per token, for E = 128 or 256 experts in
 // groups of 32 (or every group kept), k <= 8, softmax without a selection
 // bias or sigmoid with or without one, no capacity, no statistics.
 //
 // Why: with one warp per token, every per-token step (reductions, picks,
 // checks, outputs) costs a warp instruction for one token, and those steps
-// were most of the work. Here a warp routes 32 tokens at once and each of
-// those steps is one instruction for 32 tokens; what is left is the work per
+// were most of the work. Here a warp routes 16 tokens at once and each of
+// those steps is one instruction for 16 tokens; what is left is the work per
 // logit (a load from shared memory, the max, the exp, the sums, a key and a
-// branch-free insertion into a short sorted list).
+// branch-free insertion into a short sorted list). Why a pair and not one
+// lane: one lane per token gives T / 32 warps of work, about one batch per
+// warp at T = 65536 on an H200, so the kernel time was one warp's serial
+// chain; a pair halves that chain and, with registers capped at 64, runs
+// twice the warps per SM to hide the latencies. Each lane of a pair takes
+// every other 16-byte piece of each slice; the pair then merges its maxima,
+// sums, group scores and lists (shuffles), and both lanes finish the token
+// alike (the same values, so the same decisions).
 //
-// Data path: a warp streams its 32 rows through shared memory one slice of 32
+// Data path: a warp streams its 16 rows through shared memory one slice of 32
 // experts at a time (cp.async, double-buffered, coalesced 128-byte row pieces;
-// rows padded so that each thread reads its own row without bank conflicts).
+// rows padded so that the lanes read their pieces without bank conflicts).
 // Softmax is online over the slices (each slice's exps are taken against the
 // running max; earlier sums are rescaled when it grows). Group scores come
 // from the slices (a slice is a group); the experts of the chosen groups are
@@ -28,12 +35,25 @@
 
 namespace fast {
 
-// Shared-memory layout of one 32-expert slice of 32 rows, in 32-bit words.
+// Shared-memory layout of one 32-expert slice of a warp's 16 rows, in 32-bit
+// words. Lane 2 r + h reads row r's pieces h, h + 2, ..: with rows 8 words
+// apart modulo 32 banks, the 8 lanes of each LDS.128 phase (4 rows, both
+// halves) hit 8 distinct groups of 4 banks.
 template <typename In>
 struct SliceLayout {
+  static constexpr int kRows = 16;
   static constexpr int kChunks = 32 * (int)sizeof(In) / 16;  // 16-byte pieces per row slice
-  static constexpr int kStride = 32 * (int)sizeof(In) / 4 + 4;  // words per row: +4 keeps LDS.128 conflict-free
-  static constexpr int kWords = 32 * kStride;
+  static constexpr int kStride = 32 * (int)sizeof(In) / 4 + 8;  // words per row (40 or 24)
+  static constexpr int kWords = kRows * kStride;
+};
+
+// A warp's shared memory: two slice buffers, then per row the pair's two
+// values per group (softmax: the sum of exps against the group's max, and
+// that max; sigmoid: the top two sel), padded to an odd stride.
+template <typename In, int V>
+struct WarpLayout {
+  static constexpr int kScoreStride = 2 * V + 1;
+  static constexpr int kWords = (2 * SliceLayout<In>::kWords + SliceLayout<In>::kRows * kScoreStride + 3) & ~3;  // keeps 16-byte alignment
 };
 
 __device__ __forceinline__ void cpAsync16(void* smem, const void* gmem) {
@@ -46,14 +66,14 @@ __device__ __forceinline__ void cpAsyncWait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N));
 }
 
-// Starts copying slice s (experts 32 s ..) of rows t0 .. t0 + 31 into buf.
+// Starts copying slice s (experts 32 s ..) of rows t0 .. t0 + 15 into buf.
 // Rows past the end repeat the last row (their results are not used).
 template <typename In>
 __device__ __forceinline__ void issueSlice(uint32_t* buf, const In* logits, int64_t t0, int64_t T, int E, int s,
                                            int lane) {
   using L = SliceLayout<In>;
 #pragma unroll
-  for (int c = 0; c < L::kChunks; ++c) {
+  for (int c = 0; c < L::kRows * L::kChunks / 32; ++c) {
     const int flat = c * 32 + lane, r = flat / L::kChunks, piece = flat % L::kChunks;
     const int64_t t = min(t0 + r, T - 1);
     cpAsync16(buf + r * L::kStride + piece * 4, logits + t * E + s * 32 + piece * (16 / (int)sizeof(In)));
@@ -92,31 +112,34 @@ struct Words4<__half> {
   }
 };
 
-// The 32 logits of one row slice or of one group, read in pieces of
-// Words4<In>::kPer: fn(i, x) for each, i the expert within the 32.
+// Half of the 32 logits of one row slice (shared) or of one group (global):
+// the 16-byte pieces h, h + 2, .. . fn(slot, i, x) for each: slot (0 .. 15,
+// known at compile time) numbers them for the accumulators, i is the expert
+// within the 32.
 template <typename In, typename Fn>
-__device__ __forceinline__ void forSliceShared(const uint32_t* rowWords, Fn&& fn) {
+__device__ __forceinline__ void forHalfShared(const uint32_t* rowWords, int h, Fn&& fn) {
   constexpr int kPer = Words4<In>::kPer;
 #pragma unroll
-  for (int q = 0; q < 32 / kPer; ++q) {
+  for (int j = 0; j < 16 / kPer; ++j) {
+    const int q = 2 * j + h;
     float x[kPer];
     Words4<In>::unpack(*reinterpret_cast<const uint4*>(rowWords + q * 4), x);
 #pragma unroll
-    for (int i = 0; i < kPer; ++i) fn(q * kPer + i, x[i]);
+    for (int i = 0; i < kPer; ++i) fn(j * kPer + i, q * kPer + i, x[i]);
   }
 }
 template <typename In, typename Fn>
-__device__ __forceinline__ void forGroupGlobal(const In* group, Fn&& fn) {
+__device__ __forceinline__ void forHalfGlobal(const In* group, int h, Fn&& fn) {
   constexpr int kPer = Words4<In>::kPer;
-  uint4 w[32 / kPer];
+  uint4 w[16 / kPer];
 #pragma unroll
-  for (int q = 0; q < 32 / kPer; ++q) w[q] = __ldcg(reinterpret_cast<const uint4*>(group) + q);
+  for (int j = 0; j < 16 / kPer; ++j) w[j] = __ldcg(reinterpret_cast<const uint4*>(group) + 2 * j + h);
 #pragma unroll
-  for (int q = 0; q < 32 / kPer; ++q) {
+  for (int j = 0; j < 16 / kPer; ++j) {
     float x[kPer];
-    Words4<In>::unpack(w[q], x);
+    Words4<In>::unpack(w[j], x);
 #pragma unroll
-    for (int i = 0; i < kPer; ++i) fn(q * kPer + i, x[i]);
+    for (int i = 0; i < kPer; ++i) fn(j * kPer + i, (2 * j + h) * kPer + i, x[i]);
   }
 }
 
@@ -139,20 +162,52 @@ __device__ __forceinline__ float prevValue(float x) {
   return keyValue(ordKey(x) - step);
 }
 
-template <typename In, int V, bool kSoftmax, int kList>
-__global__ void __launch_bounds__(256) routeRowKernel(DevSpec d, const In* __restrict__ logits, int64_t T, FwdOut o,
-                                                      int wantCounts) {
+// The pair's combined value of a per-lane quantity.
+__device__ __forceinline__ float pairMax(float v) { return fmaxf(v, __shfl_xor_sync(kFull, v, 1)); }
+__device__ __forceinline__ float pairSum(float v) { return v + __shfl_xor_sync(kFull, v, 1); }  // the same bits on both lanes
+
+// The key of a candidate's value: the logit (softmax), or sel - 1 (sigmoid:
+// the top sels sit just below 1, where sel - 1 is exact and small, so the 9
+// dropped bits cost ~1e-6 instead of ~3e-5 and close runner-ups can still be
+// proven apart). keyBound is the inverse, plus `slack` (sigmoid) so that it
+// stays a bound on every value of the key's bucket: |sel| <= B = 1 + max
+// |bias|, and the two roundings (sel - 1, then + 1) lose at most
+// (B + 2) 2^-24 each; slack = (B + 2) 2^-22 is twice both.
+template <bool kSoftmax>
+__device__ __forceinline__ int valueKey(float v) {
+  return descKey(kSoftmax ? v : v - 1.0f);
+}
+template <bool kSoftmax>
+__device__ __forceinline__ float keyBound(int key, float slack) {
+  return kSoftmax ? descValue(key) : (descValue(key) + 1.0f) + slack;
+}
+
+// Blocks of 256 per SM the registers must allow: 4 (64 registers, 32 warps)
+// for short lists; the 9-key list would spill there, so 3 (85, 24 warps).
+#ifndef SAM_ROW_MIN_BLOCKS_LONG
+#define SAM_ROW_MIN_BLOCKS_LONG 3
+#endif
+constexpr int kRowMinBlocks(int list) { return list > 3 ? SAM_ROW_MIN_BLOCKS_LONG : 4; }
+
+// kAll: every group kept (d.allGroups), known at compile time so that the
+// first pass fills the list only when it has to (a list that lives across
+// the pass without being touched is one the compiler may spill).
+template <typename In, int V, bool kSoftmax, int kList, bool kAll>
+__global__ void __launch_bounds__(256, kRowMinBlocks(kList))
+    routeRowKernel(DevSpec d, const In* __restrict__ logits, int64_t T, FwdOut o, int wantCounts) {
   constexpr int E = 32 * V;
   constexpr bool k16 = sizeof(In) == 2;
   using L = SliceLayout<In>;
   const FastShared sh = fastSetup<E>(d, o, wantCounts, 0);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wpb = blockDim.x >> 5;
-  // After fastSetup's region: the bias padded to 33 per group (a thread reads
-  // bias[33 g + i] with g its own: no bank conflicts), then 2 slices per warp.
+  const int h = lane & 1, row = lane >> 1;  // this lane's half and token within the batch
+  // After fastSetup's region: the bias padded to 33 per group (lanes read
+  // bias[33 g + i] of one group: no bank conflicts), then 2 slices per warp.
   float* biasPad = reinterpret_cast<float*>(sh.end);
   const uintptr_t afterBias = reinterpret_cast<uintptr_t>(biasPad + (d.bias ? V * 33 : 0));
-  uint32_t* buf0 = reinterpret_cast<uint32_t*>((afterBias + 15) & ~uintptr_t(15)) + warp * 2 * L::kWords;  // cp.async: 16-byte aligned
+  uint32_t* buf0 = reinterpret_cast<uint32_t*>((afterBias + 15) & ~uintptr_t(15)) + warp * WarpLayout<In, V>::kWords;  // cp.async: 16-byte aligned
   uint32_t* buf1 = buf0 + L::kWords;
+  float* scores = reinterpret_cast<float*>(buf1 + L::kWords) + row * WarpLayout<In, V>::kScoreStride;
   if (d.bias) {
     for (int j = threadIdx.x; j < E; j += blockDim.x) biasPad[(j >> 5) * 33 + (j & 31)] = sh.bias[j];
     __syncthreads();
@@ -162,85 +217,87 @@ __global__ void __launch_bounds__(256) routeRowKernel(DevSpec d, const In* __res
   for (int j = lane; j < E && hasBias; j += 32) maxAbsBias = fmaxf(maxAbsBias, fabsf(sh.bias[j]));
   maxAbsBias = __int_as_float(warpMax(__float_as_int(maxAbsBias)));  // >= +0: the bits order as ints
   const float dSel = kSigmoidErr + (1.0f + maxAbsBias) * 0x1p-21f;
+  const float keySlack = (3.0f + maxAbsBias) * 0x1p-22f;  // keyBound's, for sigmoid
   const int k = d.k, M = d.M;
-  const bool allGroups = d.allGroups;
+  constexpr bool allGroups = kAll;
   const bool groupMax = groupScoreIsMax(d);
   const int nCand = allGroups ? E : M * 32;
 
-  const int64_t nBatches = (T + 31) / 32;
+  const int64_t nBatches = (T + L::kRows - 1) / L::kRows;
   const int64_t stride = (int64_t)gridDim.x * wpb;
   int64_t b = (int64_t)blockIdx.x * wpb + warp;
-  if (b < nBatches) issueSlice<In>(buf0, logits, b * 32, T, E, 0, lane);
+  if (b < nBatches) issueSlice<In>(buf0, logits, b * L::kRows, T, E, 0, lane);
   cpAsyncCommit();
   for (; b < nBatches; b += stride) {
-    const int64_t t0 = b * 32, t = t0 + lane;
+    const int64_t t0 = b * L::kRows, t = t0 + row;
     const bool live = t < T;
+    const In* rowPtr = logits + min(t, T - 1) * E;
     float poison[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // NaN iff a logit is NaN or infinite; four chains, not one
-    float mRun = -INFINITY;
-    float ga[V], gb[V];  // per group: softmax: sum of exps against mRun, max logit; sigmoid: top two sel
+    int keys[kList];  // this lane's candidates; merged with the other lane's at the end
 #pragma unroll
-    for (int g = 0; g < V; ++g) ga[g] = 0.0f, gb[g] = 0.0f;
-    // Two lists (even and odd experts), merged at the end: two independent
-    // chains of min/max instead of one twice as long.
-    int keys[kList], keys2[kList];
-#pragma unroll
-    for (int i = 0; i < kList; ++i) keys[i] = INT_MAX, keys2[i] = INT_MAX;
-    auto insert = [&](int i, int key) {
-      if (i & 1) insertKey(keys2, key);
-      else insertKey(keys, key);
-    };
+    for (int i = 0; i < kList; ++i) keys[i] = INT_MAX;
 #pragma unroll 1
     for (int s = 0; s < V; ++s) {  // not unrolled: the body is large enough
       // Start the next slice (this batch's, or the next batch's first), then wait for this one.
       const int64_t nb = s + 1 < V ? b : b + stride;
-      if (nb < nBatches) issueSlice<In>((s & 1) ? buf0 : buf1, logits, nb * 32, T, E, (s + 1) % V, lane);
+      if (nb < nBatches) issueSlice<In>((s & 1) ? buf0 : buf1, logits, nb * L::kRows, T, E, (s + 1) % V, lane);
       cpAsyncCommit();
       cpAsyncWait<1>();
       __syncwarp();
-      const uint32_t* row = ((s & 1) ? buf1 : buf0) + lane * L::kStride;
+      const uint32_t* rowWords = ((s & 1) ? buf1 : buf0) + row * L::kStride;
+      // The group's two values, the same on both lanes; lane h keeps value h.
+      float v0, v1;
       if (kSoftmax) {
+        // Against the group's own max: no running max to rescale; the
+        // batch's end scales each group by exp(group max - row max).
         float mx4[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
-        forSliceShared<In>(row, [&](int i, float x) {
-          poison[i & 3] = fmaExact(x, 0.0f, poison[i & 3]);
-          mx4[i & 3] = fmaxf(mx4[i & 3], x);
-          if (allGroups) insert(i, tagged(descKey(x), 32 * s + i, kExpertBits));
+        forHalfShared<In>(rowWords, h, [&](int j, int i, float x) {
+          poison[j & 3] = fmaExact(x, 0.0f, poison[j & 3]);
+          mx4[j & 3] = fmaxf(mx4[j & 3], x);
+          if (allGroups) insertKey(keys, tagged(valueKey<true>(x), 32 * s + i, kExpertBits));
         });
-        const float ms = fmaxf(fmaxf(mx4[0], mx4[1]), fmaxf(mx4[2], mx4[3]));
-        const float mNew = fmaxf(mRun, ms);
-        const float scale = s > 0 ? ex2Approx((mNew - mRun) * kNegLog2e) : 1.0f;  // earlier sums against the new max
-        mRun = mNew;
+        const float mHalf = fmaxf(fmaxf(mx4[0], mx4[1]), fmaxf(mx4[2], mx4[3]));
+        const float mGroup = pairMax(mHalf);
         float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        forSliceShared<In>(row, [&](int i, float x) { acc[i & 3] += ex2Approx((mNew - x) * kNegLog2e); });
-        const float sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-#pragma unroll
-        for (int g = 0; g < V; ++g) {  // registers, so no runtime index: select
-          ga[g] = g < s ? ga[g] * scale : g == s ? sum : ga[g];
-          gb[g] = g == s ? ms : gb[g];
-        }
+        forHalfShared<In>(rowWords, h, [&](int j, int, float x) { acc[j & 3] += ex2Approx((mGroup - x) * kNegLog2e); });
+        v0 = pairSum((acc[0] + acc[1]) + (acc[2] + acc[3])), v1 = mGroup;
       } else {
         float a1 = -INFINITY, a2 = -INFINITY;
-        forSliceShared<In>(row, [&](int i, float x) {
-          poison[i & 3] = fmaExact(x, 0.0f, poison[i & 3]);
+        forHalfShared<In>(rowWords, h, [&](int j, int i, float x) {
+          poison[j & 3] = fmaExact(x, 0.0f, poison[j & 3]);
           const float sel = sigmoidApprox(x) + (hasBias ? biasPad[s * 33 + i] : 0.0f);
           a2 = fmaxf(a2, fminf(a1, sel));
           a1 = fmaxf(a1, sel);
-          if (allGroups) insert(i, tagged(descKey(sel), 32 * s + i, kExpertBits));
+          if (allGroups) insertKey(keys, tagged(valueKey<false>(sel), 32 * s + i, kExpertBits));
         });
-#pragma unroll
-        for (int g = 0; g < V; ++g) ga[g] = g == s ? a1 : ga[g], gb[g] = g == s ? a2 : gb[g];
+        const float o1 = __shfl_xor_sync(kFull, a1, 1), o2 = __shfl_xor_sync(kFull, a2, 1);
+        v0 = fmaxf(a1, o1), v1 = fmaxf(fminf(a1, o1), fmaxf(a2, o2));  // the top two of both halves' top twos
       }
-      __syncwarp();  // this buffer is refilled two slices on
+      scores[2 * s + h] = h ? v1 : v0;
+      __syncwarp();  // the scores are read by the other lane; this buffer is refilled two slices on
     }
-    const float m = mRun;
-    float inv = 0.0f;
+
+    // The groups' values (the pair wrote them): softmax: ga = sum of exps
+    // against the row max m, gb = max logit; sigmoid: the top two sel.
+    float ga[V], gb[V];
+#pragma unroll
+    for (int g = 0; g < V; ++g) ga[g] = scores[2 * g], gb[g] = scores[2 * g + 1];
+    float m = -INFINITY, inv = 0.0f;
     if (kSoftmax) {
+#pragma unroll
+      for (int g = 0; g < V; ++g) m = fmaxf(m, gb[g]);
       float sum = 0.0f;
 #pragma unroll
-      for (int g = 0; g < V; ++g) sum += ga[g];
+      for (int g = 0; g < V; ++g) {
+        ga[g] *= ex2Approx((m - gb[g]) * kNegLog2e);
+        sum += ga[g];
+      }
       inv = rcpApprox(sum);
     }
     const float poisoned = (poison[0] + poison[1]) + (poison[2] + poison[3]);
-    bool sure = live && poisoned == poisoned;
+    const bool finite = poisoned == poisoned;
+    const bool pairFinite = __shfl_xor_sync(kFull, finite, 1);  // every lane: not behind a && (a lane that skips it hangs the warp)
+    bool sure = live && finite && pairFinite;
 
     // Groups: scores (a sum of exps or a top-2 sum: larger is better; the
     // softmax max: u = m - max logit, smaller is better), the top M by
@@ -280,24 +337,30 @@ __global__ void __launch_bounds__(256) routeRowKernel(DevSpec d, const In* __res
         else if (kSoftmax) sure = sure && wv - lv > kSumRel * (fabsf(wv) + fabsf(lv)) + 2.0f * kSumAbs;
         else sure = sure && wv - lv > (groupMax ? 2.0f : 4.0f) * dSel;
       }
-      // The experts of the chosen groups, from global memory (L2).
+      // This lane's half of the chosen groups' experts, from global memory (L2).
 #pragma unroll 1
       for (int p = 0; p < M; ++p) {
         const int g = (int)__fns(chosen, 0, p + 1);  // the p-th chosen group
-        forGroupGlobal<In>(logits + min(t, T - 1) * E + g * 32, [&](int i, float x) {
+        forHalfGlobal<In>(rowPtr + g * 32, h, [&](int, int i, float x) {
           const float v = kSoftmax ? x : sigmoidApprox(x) + (hasBias ? biasPad[g * 33 + i] : 0.0f);
-          insert(i, tagged(descKey(v), 32 * g + i, kExpertBits));
+          insertKey(keys, tagged(valueKey<kSoftmax>(v), 32 * g + i, kExpertBits));
         });
       }
     }
 
+    // Both halves' lists: each lane inserts the other's (the keys are
+    // distinct, so both end with the same sorted list).
+    {
+      int other[kList];
 #pragma unroll
-    for (int i = 0; i < kList; ++i) insertKey(keys, keys2[i]);
+      for (int i = 0; i < kList; ++i) other[i] = __shfl_xor_sync(kFull, keys[i], 1);
+#pragma unroll
+      for (int i = 0; i < kList; ++i) insertKey(keys, other[i]);
+    }
 
     // The picks and their proof, on the actual values (the keys dropped 9 bits).
     const bool runner = k < nCand;
     float xs[kList], act[kList];
-    const In* rowPtr = logits + min(t, T - 1) * E;
 #pragma unroll
     for (int i = 0; i < kList; ++i) {
       if (i > k) break;
@@ -333,7 +396,7 @@ __global__ void __launch_bounds__(256) routeRowKernel(DevSpec d, const In* __res
       } else if (sameBucket) {
         sure = false;
       } else {
-        const float best = descValue(rKey & ~kExpertBits);  // the best value the runner-up's bucket holds
+        const float best = keyBound<kSoftmax>(rKey & ~kExpertBits, keySlack);  // the best value the runner-up's bucket holds
         sure = sure && (kSoftmax ? uApart(act[last], m - best) : act[last] - best > 2.0f * dSel);
       }
     }
@@ -354,11 +417,13 @@ __global__ void __launch_bounds__(256) routeRowKernel(DevSpec d, const In* __res
       for (int i = 0; i < kList; ++i) {
         if (i >= k) break;
         const int e = keys[i] & kExpertBits;
-        float w = s[i];
-        if (d.renorm) w = denom > 0.0f ? w / denom : 0.0f;
-        idxOut[i] = e;
-        wOut[i] = w * d.scale;
-        if (sh.hE) {
+        if ((i & 1) == h) {  // the pair splits the writes
+          float w = s[i];
+          if (d.renorm) w = denom > 0.0f ? w / denom : 0.0f;
+          idxOut[i] = e;
+          wOut[i] = w * d.scale;
+        }
+        if (sh.hE && h == 0) {
           atomicAdd(&sh.hE[e], 1);
           const int r = d.epr == 1 ? e : (int)__umulhi((unsigned)e, d.eprMagic);
           bool first = true;
@@ -371,12 +436,12 @@ __global__ void __launch_bounds__(256) routeRowKernel(DevSpec d, const In* __res
       }
     }
     // The tokens not proven (or with a non-finite logit), one by one, exactly.
-    unsigned rest = __ballot_sync(kFull, live && !sure);
+    unsigned rest = __ballot_sync(kFull, live && !sure && h == 0);
     while (rest) {
       const int l = __ffs(rest) - 1;
       rest &= rest - 1;
       if (lane == 0) atomicAdd(&o.small->rerouted, 1ull);
-      (void)exactToken<In, V>(d, logits, o, sh, t0 + l);
+      (void)exactToken<In, V>(d, logits, o, sh, t0 + (l >> 1));
     }
   }
   cpAsyncWait<0>();
