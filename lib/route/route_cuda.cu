@@ -276,6 +276,15 @@ void launchRows(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool 
   constexpr int rows = fast::SliceLayout<In>::kRows;  // a warp routes this many tokens at a time
   const Launch l = planLaunch(kernel, fixed + pad + 16, perWarp, (T + rows - 1) / rows, fn);  // 16: alignment
   kernel<<<l.blocks, l.threads, l.smem, st>>>(d, x, T, o, counts);
+  ROUTE_CUDA(cudaGetLastError());
+  if (kSoftmax) return;  // the row kernel routed its unproven tokens itself
+  // Sigmoid's unproven tokens (a few per cent): their number is on the
+  // device, so the grid is sized for up to kRetryWarps of them at once (a
+  // block with none returns at once).
+  constexpr int64_t kRetryWarps = 4096;
+  const auto retry = fast::retryKernel<In, V>;
+  const Launch r = planLaunch(retry, fixed, 0, std::min<int64_t>(T, kRetryWarps), fn);
+  retry<<<r.blocks, r.threads, r.smem, st>>>(d, x, o, counts);
 }
 
 // The instance for this k (a list of the k picks and the runner-up: 2, 3 or
@@ -404,6 +413,7 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
     p.nodes = c.take<int>(nodeWords(spec));
     p.idx = c.take<int32_t>(n);
     p.w = c.take<float>(n);
+    p.retry = c.take<int64_t>(T);
     p.sraw = capacity ? c.take<float>(n) : nullptr;
     p.keys = capacity ? c.take<unsigned long long>(n) : nullptr;
     p.keysOut = capacity ? c.take<unsigned long long>(n) : nullptr;
@@ -424,6 +434,7 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
     int* nodes;
     int32_t* idx;
     float *w, *sraw;
+    int64_t* retry;
     unsigned long long *keys, *keysOut;
     int32_t *vals, *valsOut;
     unsigned char* drop;
@@ -445,7 +456,7 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
   const DevSpec d = toDev(spec, p.nodes);
 
   if (T > 0) {
-    FwdOut o{p.idx, p.w, p.sraw, p.expertCounts, p.rankCounts, p.scoreSum, p.small};
+    FwdOut o{p.idx, p.w, p.sraw, p.expertCounts, p.rankCounts, p.scoreSum, p.small, p.retry};
     byDtype<ForwardLaunch>(dtype, d, logits, T, o, wantCounts, wantStats, st, fn);
   }
   const int64_t C = capacityFor(spec, T);

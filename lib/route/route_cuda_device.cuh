@@ -44,7 +44,7 @@ struct Small {
   unsigned long long badIdx;    // backward: lowest t*k+i with a bad expertIdx
   unsigned long long pairsDropped;
   double alignment;
-  unsigned long long rerouted;  // tokens the approximate kernel left to the exact path
+  unsigned long long rerouted;  // tokens the row kernel left to the exact path (FwdOut::retry)
   double pad[2];
 };
 

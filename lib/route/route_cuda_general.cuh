@@ -12,6 +12,7 @@ struct FwdOut {
   int32_t* rankCounts;
   double* scoreSum;  // [E] or null
   Small* small;
+  int64_t* retry;  // [T]: tokens the row kernel leaves to retryKernel (small->rerouted of them)
 };
 
 template <typename In>

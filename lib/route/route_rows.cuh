@@ -28,8 +28,8 @@
 // experts are ranked by their logit (softmax) or their approximate sel
 // (sigmoid), with the index in the low 9 bits of the key; each decision is
 // checked on the actual values, and a token whose decisions cannot all be
-// proven goes to the exact path (exactToken, the reference's bits), one
-// warp-wide call per such token after its batch.
+// proven is routed exactly (exactToken, the reference's bits), one warp per
+// token: by its own warp (softmax) or by retryKernel, launched next (sigmoid).
 // Included inside sam::route's anonymous namespace, after route_approx.cuh.
 #pragma once
 
@@ -202,10 +202,15 @@ __global__ void __launch_bounds__(256, kRowMinBlocks(kList))
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wpb = blockDim.x >> 5;
   const int h = lane & 1, row = lane >> 1;  // this lane's half and token within the batch
   // After fastSetup's region: the bias padded to 33 per group (lanes read
-  // bias[33 g + i] of one group: no bank conflicts), then 2 slices per warp.
-  float* biasPad = reinterpret_cast<float*>(sh.end);
-  const uintptr_t afterBias = reinterpret_cast<uintptr_t>(biasPad + (d.bias ? V * 33 : 0));
-  uint32_t* buf0 = reinterpret_cast<uint32_t*>((afterBias + 15) & ~uintptr_t(15)) + warp * WarpLayout<In, V>::kWords;  // cp.async: 16-byte aligned
+  // bias[33 g + i] of one group: no bank conflicts), then each warp's
+  // region. Every pointer is the dynamic shared array plus an offset: one
+  // that went through an integer would lose its address space and make
+  // every access a generic load (the L1TEX path, not LDS).
+  extern __shared__ __align__(16) uint32_t rowSmem[];
+  const int endWord = (int)(reinterpret_cast<uint32_t*>(sh.end) - rowSmem);  // sh.end is 4-byte aligned
+  float* biasPad = reinterpret_cast<float*>(rowSmem + endWord);
+  const int warpsWord = (endWord + (d.bias ? V * 33 : 0) + 3) & ~3;  // cp.async: 16-byte aligned
+  uint32_t* buf0 = rowSmem + warpsWord + warp * WarpLayout<In, V>::kWords;
   uint32_t* buf1 = buf0 + L::kWords;
   float* scores = reinterpret_cast<float*>(buf1 + L::kWords) + row * WarpLayout<In, V>::kScoreStride;
   if (d.bias) {
@@ -435,17 +440,47 @@ __global__ void __launch_bounds__(256, kRowMinBlocks(kList))
         }
       }
     }
-    // The tokens not proven (or with a non-finite logit), one by one, exactly.
-    unsigned rest = __ballot_sync(kFull, live && !sure && h == 0);
-    while (rest) {
-      const int l = __ffs(rest) - 1;
-      rest &= rest - 1;
-      if (lane == 0) atomicAdd(&o.small->rerouted, 1ull);
-      (void)exactToken<In, V>(d, logits, o, sh, t0 + (l >> 1));
+    // The tokens not proven (or with a non-finite logit), exactly. Softmax
+    // leaves few (0 to 0.4% of random tokens at E = 256): this warp routes
+    // them, one warp-wide call each. Sigmoid leaves more (~3.5%: sels crowd
+    // near 1): they go on the retry list for retryKernel, launched next, so
+    // that they do not make the warps holding them the kernel's slowest
+    // (that launch costs ~3 us, more than softmax's few tokens do here).
+    const bool retry = live && !sure && h == 0;
+    unsigned rest = __ballot_sync(kFull, retry);
+    if (kSoftmax) {
+      while (rest) {
+        const int l = __ffs(rest) - 1;
+        rest &= rest - 1;
+        if (lane == 0) atomicAdd(&o.small->rerouted, 1ull);
+        (void)exactToken<In, V>(d, logits, o, sh, t0 + (l >> 1));
+      }
+    } else if (rest) {
+      unsigned long long base = 0;
+      if (lane == 0) base = atomicAdd(&o.small->rerouted, (unsigned long long)__popc(rest));
+      base = __shfl_sync(kFull, base, 0);
+      if (retry) o.retry[base + __popc(rest & ((1u << lane) - 1u))] = t;
     }
   }
   cpAsyncWait<0>();
   fastFinish<E>(d, o, sh, 0.0);
+}
+
+// The tokens the sigmoid row kernel could not prove, each routed exactly by
+// one warp (exactToken, the reference's bits), counts included. A launch of
+// its own: with about one batch per warp, the row kernel lasts as long as its
+// slowest warp, and a warp that routed its unproven tokens itself was that
+// warp (deepseek-v3, T = 65536: 93 -> 83 us in fp32, 87 -> 74 us in bf16).
+template <typename In, int V>
+__global__ void __launch_bounds__(256) retryKernel(DevSpec d, const In* __restrict__ logits, FwdOut o, int wantCounts) {
+  const unsigned long long n = o.small->rerouted;  // the row kernel's, before this launch
+  if (n <= (unsigned long long)blockIdx.x * (blockDim.x >> 5)) return;  // the whole block idle (the usual case: none)
+  const FastShared sh = fastSetup<32 * V>(d, o, wantCounts, 0);
+  const int wpb = blockDim.x >> 5;
+  for (unsigned long long i = (unsigned long long)blockIdx.x * wpb + (threadIdx.x >> 5); i < n;
+       i += (unsigned long long)gridDim.x * wpb)
+    (void)exactToken<In, V>(d, logits, o, sh, o.retry[i]);
+  fastFinish<32 * V>(d, o, sh, 0.0);
 }
 
 }  // namespace fast
