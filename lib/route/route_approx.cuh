@@ -48,14 +48,7 @@ __device__ __forceinline__ float sigmoidApprox(float x) {
   return (x >= 0.0f ? 1.0f : a) * rcpApprox(1.0f + a);
 }
 
-// A key for "larger is better" floats: smaller key = larger value.
-__device__ __forceinline__ int descKey(float v) { return ~ordKey(v); }
-__device__ __forceinline__ float descValue(int k) { return keyValue(~k); }
-
-// Keys carry the expert in their low 9 bits (E <= 512), so the order is by
-// the value with those bits dropped, then by index: exact for 16-bit logits
-// (whose fp32 bits end in 13 or 16 zeros), a bucket of 512 ulps for fp32.
-constexpr int kExpertBits = 511;
-__device__ __forceinline__ int tagged(int key, int idx, int bits) { return (key & ~bits) | idx; }
+// The keys (descKey, tagged, valueKey, keyBound and their bounds) are in
+// route_keys.h, shared with the host tests.
 
 }  // namespace fast

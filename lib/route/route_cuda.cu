@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/params.h"
 #include "route/route_cuda.h"
+#include "route/route_keys.h"
 #include "route/route_math.h"
 #include "route/route_ref.h"
 

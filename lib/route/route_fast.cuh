@@ -14,13 +14,7 @@
 
 namespace fast {
 
-// Float bits as a signed int that orders like the float (finite values, no -0:
-// scores are >= +0 and a score plus a bias is never -0). INT_MIN = no candidate.
-__device__ __forceinline__ int ordKey(float v) {
-  const int i = __float_as_int(v);
-  return i >= 0 ? i : i ^ 0x7fffffff;
-}
-__device__ __forceinline__ float keyValue(int k) { return __int_as_float(k >= 0 ? k : k ^ 0x7fffffff); }
+// ordKey and keyValue (floats as sortable ints) are in route_keys.h.
 
 __device__ __forceinline__ int warpMax(int v) {
 #if __CUDA_ARCH__ >= 800

@@ -166,22 +166,6 @@ __device__ __forceinline__ float prevValue(float x) {
 __device__ __forceinline__ float pairMax(float v) { return fmaxf(v, __shfl_xor_sync(kFull, v, 1)); }
 __device__ __forceinline__ float pairSum(float v) { return v + __shfl_xor_sync(kFull, v, 1); }  // the same bits on both lanes
 
-// The key of a candidate's value: the logit (softmax), or sel - 1 (sigmoid:
-// the top sels sit just below 1, where sel - 1 is exact and small, so the 9
-// dropped bits cost ~1e-6 instead of ~3e-5 and close runner-ups can still be
-// proven apart). keyBound is the inverse, plus `slack` (sigmoid) so that it
-// stays a bound on every value of the key's bucket: |sel| <= B = 1 + max
-// |bias|, and the two roundings (sel - 1, then + 1) lose at most
-// (B + 2) 2^-24 each; slack = (B + 2) 2^-22 is twice both.
-template <bool kSoftmax>
-__device__ __forceinline__ int valueKey(float v) {
-  return descKey(kSoftmax ? v : v - 1.0f);
-}
-template <bool kSoftmax>
-__device__ __forceinline__ float keyBound(int key, float slack) {
-  return kSoftmax ? descValue(key) : (descValue(key) + 1.0f) + slack;
-}
-
 // Blocks of 256 per SM the registers must allow: 4 (64 registers, 32 warps)
 // for short lists; the 9-key list would spill there, so 3 (85, 24 warps).
 #ifndef SAM_ROW_MIN_BLOCKS_LONG
@@ -222,7 +206,7 @@ __global__ void __launch_bounds__(256, kRowMinBlocks(kList))
   for (int j = lane; j < E && hasBias; j += 32) maxAbsBias = fmaxf(maxAbsBias, fabsf(sh.bias[j]));
   maxAbsBias = __int_as_float(warpMax(__float_as_int(maxAbsBias)));  // >= +0: the bits order as ints
   const float dSel = kSigmoidErr + (1.0f + maxAbsBias) * 0x1p-21f;
-  const float keySlack = (3.0f + maxAbsBias) * 0x1p-22f;  // keyBound's, for sigmoid
+  const float keySlack = sigmoidKeySlack(maxAbsBias);
   const int k = d.k, M = d.M;
   constexpr bool allGroups = kAll;
   const bool groupMax = groupScoreIsMax(d);

@@ -11,12 +11,21 @@
 #include <cstring>
 #include <random>
 
+#include "route/route_keys.h"
 #include "route/route_math.h"
 
 namespace {
 
+using sam::route::descKey;
+using sam::route::floatBits;
 using sam::route::kExp2Table;
+using sam::route::kExpertBits;
+using sam::route::keyBound;
+using sam::route::ordKey;
 using sam::route::routeExpNonPos;
+using sam::route::sigmoidKeySlack;
+using sam::route::tagged;
+using sam::route::valueKey;
 
 float fromBits(uint32_t b) {
   float f;
@@ -65,6 +74,75 @@ TEST(RouteExp, ArgumentsApartByTheGapStayOrderedAfterNormalisation) {
     ++checked;
   }
   EXPECT_GT(checked, 10000000);
+}
+
+// The keys of the row kernel's candidate lists (route_keys.h). A key drops
+// its value's low 9 bits for the expert index; the runner-up proof takes
+// keyBound of the runner-up's bucket as the best value that bucket can hold,
+// so it must hold every value whose key falls in the bucket.
+TEST(RouteKeys, OrderLikeTheirFloats) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int> scale(-30, 30);
+  for (int i = 0; i < 1000000; ++i) {
+    const float x = std::ldexp(normal(rng), scale(rng));
+    const float up = std::nextafter(x, INFINITY);
+    if (x == 0.0f) continue;  // -0 and +0: no key order between them is needed (never both a score)
+    ASSERT_LT(ordKey(x), ordKey(up)) << x;
+    ASSERT_GT(descKey(x), descKey(up)) << x;  // larger value, smaller key
+  }
+}
+
+TEST(RouteKeys, SoftmaxBucketBoundHoldsEveryLogitOfItsBucket) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int> scale(-20, 20), expert(0, kExpertBits);
+  for (int i = 0; i < 2000000; ++i) {
+    const float x = std::ldexp(normal(rng), scale(rng));
+    const int key = tagged(valueKey<true>(x), expert(rng), kExpertBits);
+    const float bound = keyBound<true>(key & ~kExpertBits, 0.0f);
+    ASSERT_GE(bound, x) << "x = " << x;
+    // ... and it is the bucket's own best: the same sign, within 511 ulps.
+    if (bound != 0.0f) ASSERT_LE(std::llabs((int64_t)floatBits(bound) - floatBits(x)), kExpertBits) << "x = " << x;
+  }
+}
+
+TEST(RouteKeys, SigmoidBucketBoundHoldsEverySelOfItsBucket) {
+  // sel = sigmoid + bias, |sel| <= 1 + max|bias|; sel - 1 is inexact below
+  // 0.5 and above 2, which the slack covers.
+  std::mt19937 rng(13);
+  std::uniform_int_distribution<int> expert(0, kExpertBits);
+  for (float maxAbsBias : {0.0f, 0.01f, 0.5f, 1.0f, 4.0f, 30.0f}) {
+    const float top = 1.0f + maxAbsBias, slack = sigmoidKeySlack(maxAbsBias);
+    std::uniform_real_distribution<float> anywhere(-top, top), nearOne(1.0f - 0x1p-8f, std::min(top, 1.0f + 0x1p-8f));
+    for (int i = 0; i < 1000000; ++i) {
+      const float sel = (i & 1) ? anywhere(rng) : nearOne(rng);
+      const int key = tagged(valueKey<false>(sel), expert(rng), kExpertBits);
+      ASSERT_GE(keyBound<false>(key & ~kExpertBits, slack), sel) << "sel = " << sel << ", max|bias| = " << maxAbsBias;
+      // Weakly ordered: sel - 1 rounds, so neighbours may share a key, never swap.
+      const float up = std::nextafter(sel, INFINITY);
+      ASSERT_GE(valueKey<false>(sel), valueKey<false>(up)) << "sel = " << sel;
+    }
+  }
+}
+
+TEST(RouteKeys, SigmoidBucketsBelowOneAreNarrowerThanTheProofMargin) {
+  // Where the top sels crowd (within 2^-6 below 1), a bucket of sel - 1
+  // spans less than 2^-19 (slack included), under the runner-up proof's
+  // margin 2 (2^-19 + 2^-21) = 2^-17.7 at zero bias; a bucket of sel itself
+  // would span 512 ulps of 1, 2^-15. (Farther below 1 the buckets widen back
+  // to 2^-15 at 0.5, where sels are rarely the top ones.)
+  std::mt19937 rng(17);
+  std::uniform_real_distribution<float> high(1.0f - 0x1p-6f, 1.0f);
+  float widest = 0.0f;
+  for (int i = 0; i < 1000000; ++i) {
+    const float sel = high(rng);
+    const float bound = keyBound<false>(valueKey<false>(sel) & ~kExpertBits, sigmoidKeySlack(0.0f));
+    widest = std::max(widest, bound - sel);
+  }
+  EXPECT_LT(widest, 0x1p-19f);
+  const float plain = keyBound<true>(descKey(0.99f) & ~kExpertBits, 0.0f) - 0.99f;  // the old key's bucket
+  EXPECT_GT(plain, 0x1p-17f);
 }
 
 }  // namespace

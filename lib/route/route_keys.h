@@ -1,0 +1,49 @@
+// Floats as sortable int keys, and the bounds a key gives on its value: the
+// CUDA row kernel's candidate lists (route_rows.cuh) and the host tests of
+// the bounds its proofs rest on (tests/route/test_route_math.cc) share them.
+#pragma once
+
+#include "route/route_math.h"
+
+namespace sam {
+namespace route {
+
+// Float bits as a signed int that orders like the float (finite values, no -0:
+// scores are >= +0 and a score plus a bias is never -0). INT_MIN = no candidate.
+SAM_HD int ordKey(float v) {
+  const int i = floatBits(v);
+  return i >= 0 ? i : i ^ 0x7fffffff;
+}
+SAM_HD float keyValue(int k) { return floatFromBits(static_cast<uint32_t>(k >= 0 ? k : k ^ 0x7fffffff)); }
+
+// A key for "larger is better" floats: smaller key = larger value.
+SAM_HD int descKey(float v) { return ~ordKey(v); }
+SAM_HD float descValue(int k) { return keyValue(~k); }
+
+// Keys carry the expert in their low 9 bits (E <= 512), so the order is by
+// the value with those bits dropped, then by index: exact for 16-bit logits
+// (whose fp32 bits end in 13 or 16 zeros), a bucket of 512 ulps for fp32.
+constexpr int kExpertBits = 511;
+SAM_HD int tagged(int key, int idx, int bits) { return (key & ~bits) | idx; }
+
+// The key of a candidate's value: the logit (softmax), or sel - 1 (sigmoid:
+// the top sels sit just below 1, where sel - 1 is exact and small, so
+// within 2^-6 of 1 the 9 dropped bits cost ~1e-6 instead of ~3e-5 and close
+// runner-ups can still be proven apart). keyBound is the inverse, plus `slack` (sigmoid) so that it
+// stays a bound on every value of the key's bucket.
+template <bool kSoftmax>
+SAM_HD int valueKey(float v) {
+  return descKey(kSoftmax ? v : v - 1.0f);
+}
+template <bool kSoftmax>
+SAM_HD float keyBound(int key, float slack) {
+  return kSoftmax ? descValue(key) : (descValue(key) + 1.0f) + slack;
+}
+
+// keyBound's slack for sigmoid sels: |sel| <= B = 1 + max |bias|, and the two
+// roundings (sel - 1, then + 1) lose at most (B + 2) 2^-24 each; the slack,
+// (B + 2) 2^-22, is twice both.
+SAM_HD float sigmoidKeySlack(float maxAbsBias) { return (3.0f + maxAbsBias) * 0x1p-22f; }
+
+}  // namespace route
+}  // namespace sam
