@@ -32,7 +32,7 @@ samResult_t HostBackend::create(samComm* comm, std::unique_ptr<HostBackend>* out
   if (cv.nodeCount() > 1) {
 #if SAM_HAVE_UCX
     std::unique_ptr<Transport> ucx;
-    SAM_CHECK(createUcxTransport(*comm->bootstrap, comm->config.timeoutMs, &ucx));
+    SAM_CHECK(createUcxTransport(*comm->bootstrap, comm->config.timeoutMs, &comm->aborted, &ucx));
     for (int r = 0; r < R; ++r)
       if (!cv.sameNode(me, r)) b->byPeer[r] = ucx.get();
     b->transports.push_back(std::move(ucx));

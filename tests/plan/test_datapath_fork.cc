@@ -278,8 +278,12 @@ TEST(DatapathFork, RankDyingMidDispatchFailsThePeers) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
 }
 
-TEST(DatapathFork, AbortWakesADispatchWaitingForAPeer) {
+// samCommAbort from another thread wakes a dispatch blocked on a peer that
+// never sends, well before the communicator's timeout, inside a node (shared
+// memory) and between nodes (UCX).
+void abortWakesADispatch(const std::vector<int>& rankNode) {
   LayerCase c = makeCase(2, 2, 1, 1024, samFloat32, freshSeed());
+  c.rankNode = rankNode;
   auto res = samtest::runRanks(2, [&](int rank, samtest::ForkBootstrap& bs) {
     auto comm = samtest::makeForkComm(bs, c.rankNode, 30000);
     samtest::RankRoute r = samtest::randomRoute(c, rank, 256, 0);
@@ -308,6 +312,15 @@ TEST(DatapathFork, AbortWakesADispatchWaitingForAPeer) {
     return 0;
   });
   EXPECT_EQ(res.exitCodes[0], 0) << res.describe();
+}
+
+TEST(DatapathFork, AbortWakesADispatchWaitingForAPeer) { abortWakesADispatch({0, 0}); }
+
+TEST(DatapathFork, AbortWakesADispatchWaitingForAPeerOverUcx) {
+#if !SAM_HAVE_UCX
+  GTEST_SKIP() << "built without UCX (SAM_WITH_UCX)";
+#endif
+  abortWakesADispatch({0, 1});
 }
 
 TEST(DatapathFork, NetLogPrintsEachPeersTraffic) {

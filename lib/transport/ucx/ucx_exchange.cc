@@ -154,6 +154,11 @@ samResult_t UcxTransport::wait(const Deadline& deadline) {
       blocks_.clear();
       return samSuccess;
     }
+    // samCommAbort from another thread: stop waiting now. The posted blocks
+    // cannot complete in step with the peers any more, so the transport is
+    // broken from here on (its requests are cancelled at teardown).
+    if (aborted_ != nullptr && aborted_->load(std::memory_order_relaxed))
+      return breakDown(samInvalidUsage, prefix() + ": the communicator was aborted during an exchange", {});
     if (deadline.expired()) {
       std::vector<int> late;
       std::string detail;

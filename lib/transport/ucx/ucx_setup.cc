@@ -210,9 +210,10 @@ samResult_t UcxTransport::init(Bootstrap& bootstrap) {
 
 }  // namespace ucx
 
-samResult_t createUcxTransport(Bootstrap& bootstrap, int timeoutMs, std::unique_ptr<Transport>* out) {
+samResult_t createUcxTransport(Bootstrap& bootstrap, int timeoutMs, const std::atomic<bool>* aborted,
+                               std::unique_ptr<Transport>* out) {
   if (out == nullptr) return fail(samInvalidArgument, "createUcxTransport: out is NULL");
-  auto transport = std::make_unique<ucx::UcxTransport>(bootstrap.rank(), bootstrap.size(), timeoutMs);
+  auto transport = std::make_unique<ucx::UcxTransport>(bootstrap.rank(), bootstrap.size(), timeoutMs, aborted);
   SAM_CHECK(transport->init(bootstrap));
   *out = std::move(transport);
   return samSuccess;

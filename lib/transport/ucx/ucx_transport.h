@@ -27,6 +27,9 @@
 
 #include "bootstrap/bootstrap.h"
 #include "sam.h"
+#include <atomic>
+#include <memory>
+
 #include "transport/transport.h"
 
 namespace sam {
@@ -38,7 +41,11 @@ namespace sam {
 // naming the ranks at fault, if any rank could not start UCX, create its
 // endpoints or reach the others. The destructor flushes and closes the
 // endpoints, waiting at most min(timeoutMs, 2 s) (2 s when timeoutMs <= 0):
-// it never hangs. `*out` is written only on success. See docs/UCX.md.
-samResult_t createUcxTransport(Bootstrap& bootstrap, int timeoutMs, std::unique_ptr<Transport>* out);
+// it never hangs. A wait returns samInvalidUsage as soon as `*aborted` (the
+// communicator's flag, samCommAbort; may be null) is set, and the transport
+// refuses further exchanges. `*out` is written only on success. See
+// docs/UCX.md.
+samResult_t createUcxTransport(Bootstrap& bootstrap, int timeoutMs, const std::atomic<bool>* aborted,
+                               std::unique_ptr<Transport>* out);
 
 }  // namespace sam

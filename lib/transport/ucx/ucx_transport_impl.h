@@ -7,6 +7,7 @@
 #include <time.h>
 #include <ucp/api/ucp.h>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -89,8 +90,8 @@ void onPeerError(void* arg, ucp_ep_h ep, ucs_status_t status);
 
 class UcxTransport final : public Transport {
  public:
-  UcxTransport(int rank, int nranks, int timeoutMs)
-      : rank_(rank), nranks_(nranks), timeoutMs_(timeoutMs), peers_(static_cast<size_t>(nranks)) {}
+  UcxTransport(int rank, int nranks, int timeoutMs, const std::atomic<bool>* aborted)
+      : rank_(rank), nranks_(nranks), timeoutMs_(timeoutMs), aborted_(aborted), peers_(static_cast<size_t>(nranks)) {}
   ~UcxTransport() override;
 
   // The collective part of createUcxTransport.
@@ -120,6 +121,7 @@ class UcxTransport final : public Transport {
   const int rank_;
   const int nranks_;
   const int timeoutMs_;
+  const std::atomic<bool>* aborted_;  // samCommAbort's flag, or null
   ucp_context_h context_ = nullptr;
   ucp_worker_h worker_ = nullptr;
   std::vector<Peer> peers_;  // [nranks], never resized: UCX holds pointers into it

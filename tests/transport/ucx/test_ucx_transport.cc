@@ -104,7 +104,7 @@ std::string checkTraffic(const TrafficTable& table, const ExpectedTraffic& want)
 
 std::unique_ptr<Transport> makeTransport(Bootstrap& boot, int timeoutMs) {
   std::unique_ptr<Transport> t;
-  const samResult_t r = createUcxTransport(boot, timeoutMs, &t);
+  const samResult_t r = createUcxTransport(boot, timeoutMs, nullptr, &t);
   require(r == samSuccess, "createUcxTransport: " + std::string(samGetErrorString(r)) + ": " + lastErrorText());
   require(t != nullptr && t->kind() == samTransportUcx, "createUcxTransport gave no UCX transport");
   return t;
@@ -266,7 +266,7 @@ TEST(UcxTransport, BadPostsAreRefusedAndLeaveTheTransportUsable) {
   TempDir dir;
   auto out = runRanks(2, kRunTimeoutMs, [&](int rank) -> std::string {
     FileBootstrap boot(dir.path(), rank, 2, kBootTimeoutMs);
-    require(createUcxTransport(boot, 1000, nullptr) == samInvalidArgument, "NULL out accepted");
+    require(createUcxTransport(boot, 1000, nullptr, nullptr) == samInvalidArgument, "NULL out accepted");
     auto transport = makeTransport(boot, 1000);
     TrafficTable traffic(2);
     ExchangeData x = makeExchange(seed, 3, rank, 2, fourMegabytes);
@@ -337,7 +337,7 @@ TEST_P(UcxBadAddress, EveryRankFailsAndNamesTheCulprit) {
     FileBootstrap files(dir.path(), rank, 3, kBootTimeoutMs);
     TamperingBootstrap boot(files, rank == 1, fake);
     std::unique_ptr<Transport> t;
-    const samResult_t r = createUcxTransport(boot, 1000, &t);
+    const samResult_t r = createUcxTransport(boot, 1000, nullptr, &t);
     require(r == samRemoteError, "createUcxTransport gave " + std::string(samGetErrorString(r)));
     require(t == nullptr, "out was written on failure");
     const std::string culprits = rank == 1 ? "rank(s) 0, 2" : "rank(s) 1";

@@ -25,7 +25,7 @@ int exchangeWithOtherNodes(sam::test::RankContext& ctx) {
   samComm_t comm = nullptr;
   RANK_CHECK_OK(ctx.initComm(&comm));
   std::unique_ptr<sam::Transport> transport;
-  RANK_CHECK_OK(sam::createUcxTransport(*comm->bootstrap, comm->config.timeoutMs, &transport));
+  RANK_CHECK_OK(sam::createUcxTransport(*comm->bootstrap, comm->config.timeoutMs, &comm->aborted, &transport));
 
   std::vector<int> farPeers;
   for (int p = 0; p < comm->nranks; ++p)
