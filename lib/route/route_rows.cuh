@@ -11,22 +11,26 @@
 // lane: one lane per token gives T / 32 warps of work, about one batch per
 // warp at T = 65536 on an H200, so the kernel time was one warp's serial
 // chain; a pair halves that chain and, with registers capped at 64, runs
-// twice the warps per SM to hide the latencies. Each lane of a pair takes
-// every other 16-byte piece of each slice; the pair then merges its maxima,
-// sums, group scores and lists (shuffles), and both lanes finish the token
-// alike (the same values, so the same decisions).
+// twice the warps per SM. (Measured: that alone did not move the time; the
+// warps wait on their slices and tails in lockstep, perf/RESULTS.md fifth
+// round.) Each lane of a pair takes every other 16-byte piece of each
+// slice; the pair then merges its maxima, sums, group scores and lists
+// (shuffles), and both lanes finish the token alike (the same values, so the
+// same decisions).
 //
 // Data path: a warp streams its 16 rows through shared memory one slice of 32
 // experts at a time (cp.async, double-buffered, coalesced 128-byte row pieces;
 // rows padded so that the lanes read their pieces without bank conflicts).
-// Softmax is online over the slices (each slice's exps are taken against the
-// running max; earlier sums are rescaled when it grows). Group scores come
-// from the slices (a slice is a group); the experts of the chosen groups are
-// then read again from global memory (L2) by their thread.
+// A slice is a group: per slice the pair keeps the group's two values in
+// shared memory (softmax: the sum of exps against the group's own max, and
+// that max, so no running max is rescaled; sigmoid: the top two sels), and
+// the batch's end turns them into group scores and the softmax sum. The
+// experts of the chosen groups are then read again from global memory (L2)
+// by their pair.
 //
 // Decisions use the hardware exp and are proven as in route_approx.cuh:
-// experts are ranked by their logit (softmax) or their approximate sel
-// (sigmoid), with the index in the low 9 bits of the key; each decision is
+// experts are ranked by their logit (softmax) or their approximate sel - 1
+// (sigmoid; route_keys.h), with the index in the low 9 bits of the key; each decision is
 // checked on the actual values, and a token whose decisions cannot all be
 // proven is routed exactly (exactToken, the reference's bits), one warp per
 // token: by its own warp (softmax) or by retryKernel, launched next (sigmoid).
