@@ -26,6 +26,12 @@ SAM_HD float descValue(int k) { return keyValue(~k); }
 constexpr int kExpertBits = 511;
 SAM_HD int tagged(int key, int idx, int bits) { return (key & ~bits) | idx; }
 
+// The 16-bit logit (bf16 or fp16, as fp32) a softmax key was made from
+// (valueKey<true>, then tagged): a 16-bit value's fp32 bits end in 13 or 16
+// zeros, so the 9 bits the index replaced were all ones (x >= 0: the key is
+// negative) or all zeros (x < 0), and the key gives the logit back exactly.
+SAM_HD float keyLogit16(int key) { return descValue(key < 0 ? (key | kExpertBits) : (key & ~kExpertBits)); }
+
 // The key of a candidate's value: the logit (softmax), or sel - 1 (sigmoid:
 // the top sels sit just below 1, where sel - 1 is exact and small, so
 // within 2^-6 of 1 the 9 dropped bits cost ~1e-6 instead of ~3e-5 and close

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <random>
 
+#include "core/half.h"
 #include "route/route_keys.h"
 #include "route/route_math.h"
 
@@ -20,6 +21,7 @@ using sam::route::descKey;
 using sam::route::floatBits;
 using sam::route::kExp2Table;
 using sam::route::kExpertBits;
+using sam::route::keyLogit16;
 using sam::route::keyBound;
 using sam::route::ordKey;
 using sam::route::routeExpNonPos;
@@ -143,6 +145,23 @@ TEST(RouteKeys, SigmoidBucketsBelowOneAreNarrowerThanTheProofMargin) {
   EXPECT_LT(widest, 0x1p-19f);
   const float plain = keyBound<true>(descKey(0.99f) & ~kExpertBits, 0.0f) - 0.99f;  // the old key's bucket
   EXPECT_GT(plain, 0x1p-17f);
+}
+
+TEST(RouteKeys, SixteenBitLogitsComeBackFromTheirKeys) {
+  // Every finite bf16 and fp16 value, with the lowest, a middle and the
+  // highest index in the key.
+  int64_t checked = 0;
+  for (int is16 = 0; is16 < 2; ++is16)
+    for (uint32_t bits = 0; bits < 65536; ++bits) {
+      const float x = is16 ? sam::fp16ToFloat((uint16_t)bits) : sam::bf16ToFloat((uint16_t)bits);
+      if (!std::isfinite(x)) continue;
+      for (int idx : {0, 255, kExpertBits}) {
+        const float back = keyLogit16(tagged(valueKey<true>(x), idx, kExpertBits));
+        ASSERT_EQ(floatBits(back), floatBits(x)) << (is16 ? "fp16 " : "bf16 ") << x << " with index " << idx;
+        ++checked;
+      }
+    }
+  EXPECT_GT(checked, 300000);
 }
 
 }  // namespace
