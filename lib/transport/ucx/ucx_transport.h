@@ -23,13 +23,11 @@
 // - One thread at a time (UCS_THREAD_MODE_SERIALIZED), not concurrently.
 #pragma once
 
+#include <atomic>
 #include <memory>
 
 #include "bootstrap/bootstrap.h"
 #include "sam.h"
-#include <atomic>
-#include <memory>
-
 #include "transport/transport.h"
 
 namespace sam {
