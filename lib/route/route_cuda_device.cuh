@@ -215,12 +215,15 @@ __device__ __forceinline__ int warpScores(const DevSpec& d, const In* __restrict
 #pragma unroll
     for (int o = 16; o >= 1; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(kFull, mx, o));
   }
+  // Experts base, base + 32, .. into v from shared memory (one chunk: already there).
+  auto loadChunk = [&](int base) {
+    if (oneChunk) return;
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) v[u] = base + 32 * u < d.E ? m.s[base + 32 * u] : 0.0f;
+  };
   float sum = 0.0f;  // lane l: experts l, l+32, ... in order (as route_ref.cc)
   for (int base = lane; base < d.E; base += 32 * kChunk) {
-    if (!oneChunk) {
-#pragma unroll
-      for (int u = 0; u < kChunk; ++u) v[u] = base + 32 * u < d.E ? m.s[base + 32 * u] : 0.0f;
-    }
+    loadChunk(base);
 #pragma unroll
     for (int u = 0; u < kChunk; ++u) {
       if (d.sigmoid) {
@@ -242,10 +245,7 @@ __device__ __forceinline__ int warpScores(const DevSpec& d, const In* __restrict
     inv = 1.0f / sum;
   }
   for (int base = lane; base < d.E; base += 32 * kChunk) {
-    if (!oneChunk) {
-#pragma unroll
-      for (int u = 0; u < kChunk; ++u) v[u] = base + 32 * u < d.E ? m.s[base + 32 * u] : 0.0f;
-    }
+    loadChunk(base);
 #pragma unroll
     for (int u = 0; u < kChunk; ++u) {
       const int e = base + 32 * u;
@@ -257,6 +257,28 @@ __device__ __forceinline__ int warpScores(const DevSpec& d, const In* __restrict
   }
   __syncwarp();
   return -1;
+}
+
+// k rounds of a warp argmax: lane i's slot takes the round-i winner; each
+// lane offers localBest(v, e), and the lane owning the winner drops it
+// (drop(e)) and offers its next best. kMayRunOut: a lane may offer e < 0
+// (none left), and a winner e < 0 is nobody's.
+template <bool kMayRunOut, typename LocalBest, typename Drop>
+__device__ __forceinline__ void pickTopK(int k, int lane, LocalBest&& localBest, Drop&& drop, int& slotExpert) {
+  float lv;
+  int li;
+  localBest(lv, li);
+  slotExpert = -1;
+  for (int i = 0; i < k; ++i) {
+    float bv = lv;
+    int bi = li;
+    warpBest(bv, bi);
+    if (lane == i) slotExpert = bi;
+    if ((!kMayRunOut || bi >= 0) && (bi & 31) == lane) {
+      drop(bi);
+      localBest(lv, li);
+    }
+  }
 }
 
 __device__ void stage2Generic(const DevSpec& d, const WarpMem& m, int lane, unsigned long long cand,
@@ -330,22 +352,13 @@ __device__ void warpRoute(const DevSpec& d, const WarpMem& m, int lane, int& slo
       for (int u = 1; u < kChunk; ++u)
         if (sv[u] > bv) bv = sv[u], bi = lane + 32 * u;  // strict: ties keep the lower expert
     };
-    float lv;
-    int li;
-    best(lv, li);
-    slotExpert = -1;
-    for (int i = 0; i < d.k; ++i) {
-      float bv = lv;
-      int bi = li;
-      warpBest(bv, bi);
-      if (lane == i) slotExpert = bi;
-      if ((bi & 31) == lane) {
+    pickTopK<false>(d.k, lane, best,
+             [&](int e) {
 #pragma unroll
-        for (int u = 0; u < kChunk; ++u)
-          if (bi == lane + 32 * u) sv[u] = -INFINITY;
-        best(lv, li);
-      }
-    }
+               for (int u = 0; u < kChunk; ++u)
+                 if (e == lane + 32 * u) sv[u] = -INFINITY;
+             },
+             slotExpert);
   } else {
     stage2Generic(d, m, lane, cand, slotExpert);
   }
@@ -368,18 +381,5 @@ __device__ void stage2Generic(const DevSpec& d, const WarpMem& m, int lane, unsi
       if (bi < 0 || beats(v, e, bv, bi)) bv = v, bi = e;
     }
   };
-  float lv;
-  int li;
-  localBest(lv, li);
-  slotExpert = -1;
-  for (int i = 0; i < d.k; ++i) {
-    float bv = lv;
-    int bi = li;
-    warpBest(bv, bi);
-    if (lane == i) slotExpert = bi;
-    if (bi >= 0 && (bi & 31) == lane) {
-      cand &= ~(1ull << (bi >> 5));
-      localBest(lv, li);
-    }
-  }
+  pickTopK<true>(d.k, lane, localBest, [&](int e) { cand &= ~(1ull << (e >> 5)); }, slotExpert);
 }

@@ -84,35 +84,30 @@ __device__ __forceinline__ void issueSlice(uint32_t* buf, const In* logits, int6
   }
 }
 
+// The two 16-bit values of a word as floats (the lower address first).
+__device__ __forceinline__ void pairToFloats(uint32_t v, float* x, __nv_bfloat16*) {
+  x[0] = __uint_as_float(v << 16), x[1] = __uint_as_float(v & 0xffff0000u);
+}
+__device__ __forceinline__ void pairToFloats(uint32_t v, float* x, __half*) {
+  const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&v));
+  x[0] = f.x, x[1] = f.y;
+}
+
 // Four words of a row slice as floats (fp32: 4 logits; 16-bit: 8).
-template <typename In>
-struct Words4;
+template <typename In>  // bf16, fp16
+struct Words4 {
+  static constexpr int kPer = 8;
+  __device__ static void unpack(uint4 w, float* x) {
+    const uint32_t v[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) pairToFloats(v[i], x + 2 * i, static_cast<In*>(nullptr));
+  }
+};
 template <>
 struct Words4<float> {
   static constexpr int kPer = 4;
   __device__ static void unpack(uint4 w, float* x) {
     x[0] = __uint_as_float(w.x), x[1] = __uint_as_float(w.y), x[2] = __uint_as_float(w.z), x[3] = __uint_as_float(w.w);
-  }
-};
-template <>
-struct Words4<__nv_bfloat16> {
-  static constexpr int kPer = 8;
-  __device__ static void unpack(uint4 w, float* x) {
-    const uint32_t v[4] = {w.x, w.y, w.z, w.w};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) x[2 * i] = __uint_as_float(v[i] << 16), x[2 * i + 1] = __uint_as_float(v[i] & 0xffff0000u);
-  }
-};
-template <>
-struct Words4<__half> {
-  static constexpr int kPer = 8;
-  __device__ static void unpack(uint4 w, float* x) {
-    const uint32_t v[4] = {w.x, w.y, w.z, w.w};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&v[i]));
-      x[2 * i] = f.x, x[2 * i + 1] = f.y;
-    }
   }
 };
 
