@@ -414,7 +414,7 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
     p.nodes = c.take<int>(nodeWords(spec));
     p.idx = c.take<int32_t>(n);
     p.w = c.take<float>(n);
-    p.retry = c.take<int64_t>(T);
+    p.retry = c.take<int64_t>(spec.score == samScoreSigmoid ? T : 0);  // only sigmoid's row kernel keeps a list
     p.sraw = capacity ? c.take<float>(n) : nullptr;
     p.keys = capacity ? c.take<unsigned long long>(n) : nullptr;
     p.keysOut = capacity ? c.take<unsigned long long>(n) : nullptr;
