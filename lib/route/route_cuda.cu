@@ -66,6 +66,9 @@ struct Workspace {
   void* host = nullptr;
   size_t hostBytes = 0;
   cudaEvent_t done = nullptr;
+  // The first zeroBytes of dev are zero: the last call was sync-free and its
+  // commit kernel cleared the small region (so this call needs no memset).
+  size_t zeroBytes = 0;
 };
 std::mutex gWorkspaceMutex;
 std::map<int, Workspace>& workspaces() {
@@ -105,6 +108,7 @@ void ensure(Workspace& ws, size_t devBytes, size_t hostBytes, const char* fn) {
     if (ws.dev) ROUTE_CUDA(cudaFree(ws.dev));
     ws.dev = nullptr;
     ws.devBytes = 0;
+    ws.zeroBytes = 0;
     ROUTE_CUDA(cudaMalloc(&ws.dev, devBytes));
     ws.devBytes = devBytes;
   }
@@ -122,54 +126,50 @@ struct Launch {
   size_t smem = 0;
 };
 
-template <typename Kernel>
-Launch queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWarp, const char* fn);
-
 // The launch shape of a kernel for one (device, shared-memory need): queried
 // once and cached (the queries cost microseconds, a call can take ~20 us).
 // Callers hold gWorkspaceMutex.
 struct Plan {
-  int warps = 0, perSmTimesSms = 0;
+  int warps = 0, perSm = 0, sms = 0;  // blocks of `warps` warps that fit on one SM, SMs
   size_t smem = 0;
 };
+
+template <typename Kernel>
+Plan queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWarp, const char* fn);
 std::map<std::tuple<int, const void*, size_t, size_t>, Plan>& planCache() {
   static auto* m = new std::map<std::tuple<int, const void*, size_t, size_t>, Plan>();
   return *m;
 }
 
+// A persistent grid for `units` warps of work: as many blocks as fit at once
+// (at most maxPerSm per SM when it is > 0), fewer when there is less work.
 template <typename Kernel>
-Launch planLaunch(Kernel kernel, size_t smemFixed, size_t smemPerWarp, int64_t T, const char* fn) {
+Launch planLaunch(Kernel kernel, size_t smemFixed, size_t smemPerWarp, int64_t units, const char* fn,
+                  int maxPerSm = 0) {
   int device = 0;
   ROUTE_CUDA(cudaGetDevice(&device));
   const auto key = std::make_tuple(device, reinterpret_cast<const void*>(kernel), smemFixed, smemPerWarp);
   auto it = planCache().find(key);
-  if (it == planCache().end()) {
-    const Launch l = queryLaunch(kernel, device, smemFixed, smemPerWarp, fn);
-    Plan p;
-    p.warps = l.threads / 32;
-    p.smem = l.smem;
-    p.perSmTimesSms = l.blocks;
-    it = planCache().emplace(key, p).first;
-  }
+  if (it == planCache().end()) it = planCache().emplace(key, queryLaunch(kernel, device, smemFixed, smemPerWarp, fn)).first;
+  const Plan& p = it->second;
   Launch l;
-  l.threads = it->second.warps * 32;
-  l.smem = it->second.smem;
-  const int64_t need = (T + it->second.warps - 1) / it->second.warps;
-  l.blocks = (int)std::max<int64_t>(1, std::min<int64_t>(need, it->second.perSmTimesSms));
+  l.threads = p.warps * 32;
+  l.smem = p.smem;
+  const int perSm = maxPerSm > 0 ? std::min(maxPerSm, p.perSm) : p.perSm;
+  const int64_t need = (units + p.warps - 1) / p.warps;
+  l.blocks = (int)std::max<int64_t>(1, std::min<int64_t>(need, (int64_t)perSm * p.sms));
   return l;
 }
 
-// blocks = how many fit on the device at once (persistent grid).
 template <typename Kernel>
-Launch queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWarp, const char* fn) {
+Plan queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWarp, const char* fn) {
   int sms = 0, maxSmem = 0;
   ROUTE_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   ROUTE_CUDA(cudaDeviceGetAttribute(&maxSmem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  Launch l;
-  int warps = 8;
-  while (warps > 1 && smemFixed + warps * smemPerWarp > 64 * 1024) warps /= 2;
-  l.threads = warps * 32;
-  l.smem = smemFixed + warps * smemPerWarp;
+  Plan l;
+  l.warps = 8;
+  while (l.warps > 1 && smemFixed + l.warps * smemPerWarp > 64 * 1024) l.warps /= 2;
+  l.smem = smemFixed + l.warps * smemPerWarp;
   if (l.smem > (size_t)maxSmem)
     throwError(samNotSupported, std::string(fn) + ": numExperts too large for the CUDA kernel's shared memory");
   // The attribute is per kernel, not per launch: only ever raise it (a cached
@@ -180,10 +180,28 @@ Launch queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWa
     ROUTE_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)l.smem));
     most = l.smem;
   }
-  int perSm = 0;
-  ROUTE_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, kernel, l.threads, l.smem));
-  l.blocks = std::max(perSm, 1) * sms;
+  ROUTE_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&l.perSm, kernel, l.warps * 32, l.smem));
+  l.perSm = std::max(l.perSm, 1);
+  l.sms = sms;
   return l;
+}
+
+// Launches a kernel as a programmatic dependent of the one before it in the
+// stream (sm_90): it is scheduled while that one drains and waits for it in
+// waitForPreviousKernel, so the two run without a launch gap between them.
+template <typename... Params, typename... Args>
+void launchAfter(void (*kernel)(Params...), const Launch& l, cudaStream_t st, const char* fn, Args&&... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(l.blocks);
+  cfg.blockDim = dim3(l.threads);
+  cfg.dynamicSmemBytes = l.smem;
+  cfg.stream = st;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  ROUTE_CUDA(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
 }
 
 int gridFor(int64_t n) { return (int)std::max<int64_t>(1, std::min<int64_t>((n + 255) / 256, 4096)); }
@@ -275,7 +293,8 @@ void launchRows(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool 
   const size_t pad = d.bias ? sizeof(float) * V * 33 : 0;
   const size_t perWarp = sizeof(uint32_t) * fast::WarpLayout<In, V>::kWords;
   constexpr int rows = fast::SliceLayout<In>::kRows;  // a warp routes this many tokens at a time
-  const Launch l = planLaunch(kernel, fixed + pad + 16, perWarp, (T + rows - 1) / rows, fn);  // 16: alignment
+  const int perSm = (int)paramInt("SAM_ROUTE_ROW_BLOCKS_PER_SM");
+  const Launch l = planLaunch(kernel, fixed + pad + 16, perWarp, (T + rows - 1) / rows, fn, perSm);  // 16: alignment
   kernel<<<l.blocks, l.threads, l.smem, st>>>(d, x, T, o, counts);
   ROUTE_CUDA(cudaGetLastError());
   if (kSoftmax) return;  // the row kernel routed its unproven tokens itself
@@ -285,7 +304,7 @@ void launchRows(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool 
   constexpr int64_t kRetryWarps = 4096;
   const auto retry = fast::retryKernel<In, V>;
   const Launch r = planLaunch(retry, fixed, 0, std::min<int64_t>(T, kRetryWarps), fn);
-  retry<<<r.blocks, r.threads, r.smem, st>>>(d, x, o, counts);
+  launchAfter(retry, r, st, fn, d, x, o, counts);
 }
 
 // The instance for this k (a list of the k picks and the runner-up: 2, 3 or
@@ -448,8 +467,10 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
   layout(static_cast<char*>(ws.dev), p);
   beginCall(ws, st, fn);
 
-  // Reset flags (0 = none found) and sums.
-  ROUTE_CUDA(cudaMemsetAsync(p.small, 0, p.smallBytes, st));
+  // Reset flags (0 = none found) and sums, unless the last call's commit did.
+  const bool clean = ws.zeroBytes >= p.smallBytes;
+  ws.zeroBytes = 0;  // until this call's commit, which clears them again, is enqueued
+  if (!clean) ROUTE_CUDA(cudaMemsetAsync(p.small, 0, p.smallBytes, st));
   if (spec.nodeLimited()) {
     waitPrevious(ws, fn);  // the pinned staging buffer may still be read by a previous copy
     uploadNodes(spec, p.nodes, static_cast<int*>(ws.host), st, fn);
@@ -479,11 +500,16 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
                                               p.expertCounts, p.rankCounts, p.small);
     ROUTE_CUDA(cudaGetLastError());
   }
-  CommitArgs a{p.idx, p.w, p.dropped, p.expertCounts, p.rankCounts, out, T, k, E, R, p.small, out.status};
-  const int64_t commitN = std::max<int64_t>(std::max<int64_t>(n, T), std::max(E, R));
-  commitKernel<<<gridFor(commitN), 256, 0, st>>>(a);
-  ROUTE_CUDA(cudaGetLastError());
+  // A sync-free call's commit leaves the small region zeroed for the next
+  // call; a synchronising one leaves it for the host to read.
+  const bool vec4 = (reinterpret_cast<uintptr_t>(out.expertIdx) | reinterpret_cast<uintptr_t>(out.weights)) % 16 == 0;
+  CommitArgs a{p.idx, p.w, p.dropped, p.expertCounts, p.rankCounts, out, T, k, E, R, p.small, out.status,
+               syncFree ? p.smallBytes : 0, vec4};
+  const int64_t slotItems = vec4 ? (n + 3) / 4 : n;
+  const int64_t commitItems = std::max<int64_t>(std::max<int64_t>(slotItems, out.dropped ? T : 0), std::max(E, R));
+  launchAfter(commitKernel, Launch{gridFor(commitItems), 256, 0}, st, fn, a);
   if (syncFree) {
+    ws.zeroBytes = p.smallBytes;
     endCall(ws, st, fn);
     return;
   }
@@ -535,6 +561,7 @@ void backwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype
   layout(static_cast<char*>(ws.dev), p);
   beginCall(ws, st, fn);
   waitPrevious(ws, fn);  // the backward stages through the pinned buffer
+  ws.zeroBytes = 0;      // its small region is read back, not cleared
   ROUTE_CUDA(cudaMemsetAsync(p.small, 0, p.smallBytes, st));
   if (spec.nodeLimited()) uploadNodes(spec, p.nodes, static_cast<int*>(ws.host), st, fn);
   const DevSpec d = toDev(spec, p.nodes);

@@ -45,8 +45,27 @@ struct Small {
   unsigned long long pairsDropped;
   double alignment;
   unsigned long long rerouted;  // tokens the row kernel left to the exact path (FwdOut::retry)
-  double pad[2];
+  unsigned long long commitBlocksDone;  // commitKernel's blocks that have read the region (clearWhenLast)
+  double pad[1];
 };
+
+// Programmatic dependent launch (sm_90): a kernel launched by launchAfter
+// may start while the kernel before it in the stream is still running, and
+// waits here for that kernel's completion and memory before it reads what
+// it wrote. (A no-op for a kernel launched without the attribute.)
+__device__ __forceinline__ void waitForPreviousKernel() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+// Lets the kernel launched after this one (by launchAfter) be scheduled now:
+// its blocks take SM slots as this kernel's blocks exit, instead of after a
+// launch gap. It still waits for this kernel's completion (above).
+__device__ __forceinline__ void letNextKernelLaunch() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
 
 __device__ __forceinline__ void noteBad(unsigned long long* flag, unsigned long long i) { atomicMax(flag, ~i); }
 

@@ -182,6 +182,7 @@ __global__ void __launch_bounds__(256, kRowMinBlocks(kList))
   constexpr bool k16 = sizeof(In) == 2;
   using L = SliceLayout<In>;
   const FastShared sh = fastSetup<E>(d, o, wantCounts, 0);
+  letNextKernelLaunch();  // the retry or commit kernel: it waits for this one's end
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wpb = blockDim.x >> 5;
   const int h = lane & 1, row = lane >> 1;  // this lane's half and token within the batch
   // After fastSetup's region: the bias padded to 33 per group (lanes read
@@ -456,7 +457,9 @@ __global__ void __launch_bounds__(256, kRowMinBlocks(kList))
 // warp (deepseek-v3, T = 65536: 93 -> 83 us in fp32, 87 -> 74 us in bf16).
 template <typename In, int V>
 __global__ void __launch_bounds__(256) retryKernel(DevSpec d, const In* __restrict__ logits, FwdOut o, int wantCounts) {
-  const unsigned long long n = o.small->rerouted;  // the row kernel's, before this launch
+  waitForPreviousKernel();  // the row kernel (launchAfter)
+  letNextKernelLaunch();    // the commit kernel
+  const unsigned long long n = o.small->rerouted;  // the row kernel's
   if (n <= (unsigned long long)blockIdx.x * (blockDim.x >> 5)) return;  // the whole block idle (the usual case: none)
   const FastShared sh = fastSetup<32 * V>(d, o, wantCounts, 0);
   const int wpb = blockDim.x >> 5;

@@ -318,6 +318,100 @@ TEST(RouteGpu, NonFiniteLogitsWriteNothing) {
 #endif
 }
 
+// Sync-free calls back to back on one stream, without a sync between them:
+// each call's counts must start from zero although only the first one (and
+// the one after a synchronising call) clears the workspace; the others rely
+// on the previous call's commit having cleared it. Sizes change between
+// calls (a larger region than the last one cleared must still be zero), one
+// call has a bad logit (status names it, nothing written), one has T = 0.
+TEST(RouteGpu, SyncFreeCallsInARowEachStartFromZero) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  auto rng = freshRng("gpu sync-free in a row");
+  struct Job {
+    samRoutePreset_t preset;
+    int E, R;
+    int64_t T;
+    samDataType_t dtype;
+    bool badLogit = false, sync = false;
+  };
+  const std::vector<Job> jobs = {
+      {samPresetSam, 256, 8, 4099, samFloat32},      {samPresetDeepseekV3, 256, 8, 3001, samBfloat16},
+      {samPresetSam, 256, 8, 500, samFloat32, true}, {samPresetGshard, 128, 4, 777, samFloat16},
+      {samPresetSwitch, 128, 4, 301, samFloat32, false, true},  // synchronising: leaves the region to the host
+      {samPresetDeepseekV2, 96, 6, 1000, samFloat32}, {samPresetSam, 256, 8, 0, samFloat32},
+      {samPresetSwitch, 2048, 64, 300, samFloat32},   {samPresetSam, 256, 8, 2000, samBfloat16},
+      {samPresetDeepseekV3, 256, 8, 1500, samFloat32}};
+  struct Run {
+    samRouteConfig_t c;
+    HostOut ref;
+    std::unique_ptr<Dev<unsigned char>> logits;
+    std::unique_ptr<Dev<float>> bias, w;
+    std::unique_ptr<Dev<int32_t>> idx, rc, ec, status;
+    std::vector<float> biasHost;
+  };
+  std::vector<std::unique_ptr<Run>> runs;
+  cudaStream_t stream;
+  ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+  for (const Job& j : jobs) {
+    samRouteConfig_t c = preset(j.preset, j.E, j.R);
+    auto run = std::unique_ptr<Run>(new Run{c, HostOut(j.T, c.topk, j.E, j.R)});
+    std::vector<float> x = randomLogits(rng, j.T, j.E, 4.0f);
+    if (j.badLogit) x[123 * j.E + 7] = -std::numeric_limits<float>::infinity();
+    if (c.scoreFunc == samScoreSigmoid) {
+      std::uniform_real_distribution<float> ub(-0.02f, 0.02f);
+      run->biasHost.resize(j.E);
+      for (float& b : run->biasHost) b = ub(rng);
+      run->c.selectionBias = run->biasHost.data();
+    }
+    const Logits lg = pack(x, j.dtype);
+    if (!j.badLogit)
+      ASSERT_EQ(samRouteForward(&run->c, samMemHost, lg.data(), j.dtype, j.T, &run->ref.out, nullptr, nullptr),
+                samSuccess)
+          << samGetLastError();
+    run->logits.reset(new Dev<unsigned char>(lg.size()));
+    run->logits->upload(lg.data(), lg.size());
+    if (!run->biasHost.empty()) {
+      run->bias.reset(new Dev<float>(j.E));
+      run->bias->upload(run->biasHost.data(), j.E * 4);
+      run->c.selectionBias = run->bias->p;
+    }
+    run->idx.reset(new Dev<int32_t>(j.T * c.topk, 0x11));
+    run->w.reset(new Dev<float>(j.T * c.topk, 0x11));
+    run->rc.reset(new Dev<int32_t>(j.R, 0x11));
+    run->ec.reset(new Dev<int32_t>(j.E, 0x11));
+    run->status.reset(new Dev<int32_t>(3, 0x11));
+    samRouteOutput_t out{run->idx->p, run->w->p, run->rc->p, run->ec->p, nullptr, run->status->p};
+    samRouteStats_t st;
+    ASSERT_EQ(samRouteForward(&run->c, samMemCuda, run->logits->p, j.dtype, j.T, &out, j.sync ? &st : nullptr, stream),
+              samSuccess)
+        << samGetLastError();
+    runs.push_back(std::move(run));
+  }
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  cudaStreamDestroy(stream);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const Job& j = jobs[i];
+    const Run& r = *runs[i];
+    SCOPED_TRACE("call " + std::to_string(i) + ": " + presetName(j.preset) + " " + describe(r.c) +
+                 " T=" + std::to_string(j.T));
+    if (j.badLogit) {
+      EXPECT_EQ(r.status->download(), (std::vector<int32_t>{samNumericError, 123, 7}));
+      for (int32_t v : r.idx->download()) ASSERT_EQ(v, 0x11111111);
+      for (int32_t v : r.ec->download()) ASSERT_EQ(v, 0x11111111);
+      continue;
+    }
+    EXPECT_EQ(r.status->download(), (std::vector<int32_t>{samSuccess, -1, -1}));
+    EXPECT_EQ(r.idx->download(), r.ref.idx);
+    const std::vector<float> w = r.w->download();
+    for (size_t s = 0; s < w.size(); ++s)
+      ASSERT_NEAR(w[s], r.ref.w[s], 1e-6 * std::fabs(r.ref.w[s]) + 1e-30) << "slot " << s;
+    EXPECT_EQ(r.rc->download(), r.ref.rankCounts);
+    EXPECT_EQ(r.ec->download(), r.ref.expertCounts);
+  }
+#endif
+}
+
 // The fast kernels' shapes (E = 32 V, V in {2, 4, 8, 16}; groups of 32 or all
 // kept; sum, max, top-1/top-2 sums; bias; sigmoid; renorm), against the
 // reference; then the same cases on the general kernel (SAM_ROUTE_GENERIC=1).
