@@ -354,7 +354,8 @@ __global__ void __launch_bounds__(256, kRowMinBlocks(kList))
     for (int i = 0; i < kList; ++i) {
       if (i > k) break;
       const int e = keys[i] & kExpertBits;
-      xs[i] = toFloat<In>(rowPtr[e]);
+      // 16-bit softmax keys hold their logit exactly: no load, no L2 round trip.
+      xs[i] = kSoftmax && k16 ? keyLogit16(keys[i]) : toFloat<In>(rowPtr[e]);
       act[i] = kSoftmax ? m - xs[i] : sigmoidApprox(xs[i]) + (hasBias ? biasPad[(e >> 5) * 33 + (e & 31)] : 0.0f);
     }
     auto sameInputs = [&](int i, int j) {
