@@ -124,6 +124,7 @@ void ensure(Workspace& ws, size_t devBytes, size_t hostBytes, const char* fn) {
 struct Launch {
   int blocks = 0, threads = 0;
   size_t smem = 0;
+  int maxBlocks = 0;  // planLaunch: the most blocks that fit on the device at once
 };
 
 // The launch shape of a kernel for one (device, shared-memory need): queried
@@ -157,7 +158,8 @@ Launch planLaunch(Kernel kernel, size_t smemFixed, size_t smemPerWarp, int64_t u
   l.smem = p.smem;
   const int perSm = maxPerSm > 0 ? std::min(maxPerSm, p.perSm) : p.perSm;
   const int64_t need = (units + p.warps - 1) / p.warps;
-  l.blocks = (int)std::max<int64_t>(1, std::min<int64_t>(need, (int64_t)perSm * p.sms));
+  l.maxBlocks = perSm * p.sms;
+  l.blocks = (int)std::max<int64_t>(1, std::min<int64_t>(need, l.maxBlocks));
   return l;
 }
 
@@ -286,6 +288,24 @@ bool rowFits(const DevSpec& d, const void* logits, const FwdOut& o, bool stats) 
   return d.allGroups || groupMax || top2;
 }
 
+// The row kernel's grid for `batches` batches of 16 tokens, at most
+// maxBlocks blocks. Every warp gets the same number of batches (rounds), and
+// when one round would fill more than half the device, two rounds of half
+// as many warps (twoRounds, see kRowMinBlocks): a warp's second batch then
+// streams in during its first one's tail (the reloads of the chosen groups
+// and picks), and DRAM is not left idle while every warp finishes at once.
+// (H200, T = 65536, 4096 batches, 64 or 85 registers: 2 rounds of 2048
+// warps against 1 of 4096: fp32 1.4 to 4.7 us faster on every preset,
+// 16-bit deepseek-v2/v3 1.7 and 3.2 us faster, but 16-bit switch, gshard
+// and sam 0.2 to 1 us slower. 1.3 rounds was slower than both.)
+int rowBlocks(int64_t batches, int maxBlocks, int warpsPerBlock, bool twoRounds) {
+  const int64_t slots = (int64_t)maxBlocks * warpsPerBlock;
+  int64_t rounds = (batches + slots - 1) / slots;
+  if (rounds == 1 && twoRounds && 2 * batches > slots) rounds = 2;
+  const int64_t warps = (batches + rounds - 1) / rounds;
+  return (int)std::max<int64_t>(1, std::min<int64_t>(maxBlocks, (warps + warpsPerBlock - 1) / warpsPerBlock));
+}
+
 template <typename In, int V, bool kSoftmax, int kList, bool kAll>
 void launchRows(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
                 cudaStream_t st, const char* fn) {
@@ -293,8 +313,10 @@ void launchRows(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool 
   const size_t pad = d.bias ? sizeof(float) * V * 33 : 0;
   const size_t perWarp = sizeof(uint32_t) * fast::WarpLayout<In, V>::kWords;
   constexpr int rows = fast::SliceLayout<In>::kRows;  // a warp routes this many tokens at a time
-  const int perSm = (int)paramInt("SAM_ROUTE_ROW_BLOCKS_PER_SM");
-  const Launch l = planLaunch(kernel, fixed + pad + 16, perWarp, (T + rows - 1) / rows, fn, perSm);  // 16: alignment
+  const int64_t batches = (T + rows - 1) / rows;
+  const int perSm = (int)paramInt("SAM_ROUTE_ROW_BLOCKS_PER_SM");  // 0: rowBlocks decides
+  Launch l = planLaunch(kernel, fixed + pad + 16, perWarp, batches, fn, perSm);  // 16: alignment
+  if (perSm == 0) l.blocks = rowBlocks(batches, l.maxBlocks, l.threads / 32, !fast::rowShortWork<In>(kList));
   kernel<<<l.blocks, l.threads, l.smem, st>>>(d, x, T, o, counts);
   ROUTE_CUDA(cudaGetLastError());
   if (kSoftmax) return;  // the row kernel routed its unproven tokens itself
