@@ -69,6 +69,11 @@ struct Workspace {
   // The first zeroBytes of dev are zero: the last call was sync-free and its
   // commit kernel cleared the small region (so this call needs no memset).
   size_t zeroBytes = 0;
+  // The stream (cudaStreamGetId: never reused in a process) that `done` was
+  // last recorded on by a call that completed its enqueueing; a call on that
+  // stream is ordered after it already.
+  bool lastStreamKnown = false;
+  unsigned long long lastStream = 0;
 };
 std::mutex gWorkspaceMutex;
 std::map<int, Workspace>& workspaces() {
@@ -94,13 +99,21 @@ void waitPrevious(Workspace& ws, const char* fn) {
   if (ws.done) ROUTE_CUDA(cudaEventSynchronize(ws.done));
 }
 
-// Orders this call's work after the previous call's (device side, no host wait).
+// Orders this call's work after the previous call's (device side, no host
+// wait): stream order does it on the same stream, an event wait on another.
 void beginCall(Workspace& ws, cudaStream_t st, const char* fn) {
+  unsigned long long id = 0;
+  ROUTE_CUDA(cudaStreamGetId(st, &id));
   if (!ws.done) ROUTE_CUDA(cudaEventCreateWithFlags(&ws.done, cudaEventDisableTiming));
-  else ROUTE_CUDA(cudaStreamWaitEvent(st, ws.done, 0));
+  else if (!ws.lastStreamKnown || ws.lastStream != id) ROUTE_CUDA(cudaStreamWaitEvent(st, ws.done, 0));
+  ws.lastStreamKnown = false;  // until endCall
 }
 
-void endCall(Workspace& ws, cudaStream_t st, const char* fn) { ROUTE_CUDA(cudaEventRecord(ws.done, st)); }
+void endCall(Workspace& ws, cudaStream_t st, const char* fn) {
+  ROUTE_CUDA(cudaEventRecord(ws.done, st));
+  ROUTE_CUDA(cudaStreamGetId(st, &ws.lastStream));
+  ws.lastStreamKnown = true;
+}
 
 void ensure(Workspace& ws, size_t devBytes, size_t hostBytes, const char* fn) {
   if (ws.devBytes < devBytes || ws.hostBytes < hostBytes) waitPrevious(ws, fn);
@@ -125,6 +138,7 @@ struct Launch {
   int blocks = 0, threads = 0;
   size_t smem = 0;
   int maxBlocks = 0;  // planLaunch: the most blocks that fit on the device at once
+  int sms = 0;        // planLaunch: the device's SMs
 };
 
 // The launch shape of a kernel for one (device, shared-memory need): queried
@@ -159,6 +173,7 @@ Launch planLaunch(Kernel kernel, size_t smemFixed, size_t smemPerWarp, int64_t u
   const int perSm = maxPerSm > 0 ? std::min(maxPerSm, p.perSm) : p.perSm;
   const int64_t need = (units + p.warps - 1) / p.warps;
   l.maxBlocks = perSm * p.sms;
+  l.sms = p.sms;
   l.blocks = (int)std::max<int64_t>(1, std::min<int64_t>(need, l.maxBlocks));
   return l;
 }
@@ -298,12 +313,21 @@ bool rowFits(const DevSpec& d, const void* logits, const FwdOut& o, bool stats) 
 // warps against 1 of 4096: fp32 1.4 to 4.7 us faster on every preset,
 // 16-bit deepseek-v2/v3 1.7 and 3.2 us faster, but 16-bit switch, gshard
 // and sam 0.2 to 1 us slower. 1.3 rounds was slower than both.)
-int rowBlocks(int64_t batches, int maxBlocks, int warpsPerBlock, bool twoRounds) {
-  const int64_t slots = (int64_t)maxBlocks * warpsPerBlock;
+// Fewer warps than the SMs' share of full blocks come in smaller blocks, so
+// that they spread over every SM instead of filling half of them (T = 8192:
+// 512 warps, 128 blocks of 4 rather than 64 of 8). `l` is planLaunch's
+// shape; smemFixed and smemPerWarp what it was planned with.
+void rowGrid(int64_t batches, bool twoRounds, size_t smemFixed, size_t smemPerWarp, Launch& l) {
+  const int full = l.threads / 32;
+  const int64_t slots = (int64_t)l.maxBlocks * full;
   int64_t rounds = (batches + slots - 1) / slots;
   if (rounds == 1 && twoRounds && 2 * batches > slots) rounds = 2;
   const int64_t warps = (batches + rounds - 1) / rounds;
-  return (int)std::max<int64_t>(1, std::min<int64_t>(maxBlocks, (warps + warpsPerBlock - 1) / warpsPerBlock));
+  int perBlock = full;
+  if (warps < (int64_t)l.sms * full) perBlock = (int)std::max<int64_t>(1, (warps + l.sms - 1) / l.sms);
+  l.threads = 32 * perBlock;
+  l.smem = smemFixed + perBlock * smemPerWarp;
+  l.blocks = (int)std::max<int64_t>(1, std::min<int64_t>(l.maxBlocks, (warps + perBlock - 1) / perBlock));
 }
 
 template <typename In, int V, bool kSoftmax, int kList, bool kAll>
@@ -314,9 +338,10 @@ void launchRows(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool 
   const size_t perWarp = sizeof(uint32_t) * fast::WarpLayout<In, V>::kWords;
   constexpr int rows = fast::SliceLayout<In>::kRows;  // a warp routes this many tokens at a time
   const int64_t batches = (T + rows - 1) / rows;
-  const int perSm = (int)paramInt("SAM_ROUTE_ROW_BLOCKS_PER_SM");  // 0: rowBlocks decides
-  Launch l = planLaunch(kernel, fixed + pad + 16, perWarp, batches, fn, perSm);  // 16: alignment
-  if (perSm == 0) l.blocks = rowBlocks(batches, l.maxBlocks, l.threads / 32, !fast::rowShortWork<In>(kList));
+  const int perSm = (int)paramInt("SAM_ROUTE_ROW_BLOCKS_PER_SM");  // 0: rowGrid decides
+  const size_t smemFixed = fixed + pad + 16;                        // 16: alignment
+  Launch l = planLaunch(kernel, smemFixed, perWarp, batches, fn, perSm);
+  if (perSm == 0) rowGrid(batches, !fast::rowShortWork<In>(kList), smemFixed, perWarp, l);
   kernel<<<l.blocks, l.threads, l.smem, st>>>(d, x, T, o, counts);
   ROUTE_CUDA(cudaGetLastError());
   if (kSoftmax) return;  // the row kernel routed its unproven tokens itself
