@@ -15,6 +15,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -47,18 +48,23 @@ namespace {
     }                                                                                       \
   } while (0)
 
-// Per-call time of `calls` back-to-back calls between two events, median of reps.
+// Per-call time of `calls` back-to-back calls between two events, median of
+// reps. hostUs (if given): the median host time per call to enqueue them; when
+// it is close to the result, the host, not the GPU, set the pace.
 template <typename F>
-double backToBackUs(int warmup, int reps, int calls, cudaStream_t st, F&& body) {
+double backToBackUs(int warmup, int reps, int calls, cudaStream_t st, F&& body, double* hostUs = nullptr) {
   cudaEvent_t a, b;
   CK(cudaEventCreate(&a));
   CK(cudaEventCreate(&b));
   for (int i = 0; i < warmup; ++i) body();
   CK(cudaStreamSynchronize(st));
   std::vector<float> ms;
+  std::vector<double> host;
   for (int r = 0; r < reps; ++r) {
     CK(cudaEventRecord(a, st));
+    const auto h0 = std::chrono::steady_clock::now();
     for (int i = 0; i < calls; ++i) body();
+    host.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - h0).count() / calls);
     CK(cudaEventRecord(b, st));
     CK(cudaEventSynchronize(b));
     float t = 0;
@@ -68,6 +74,8 @@ double backToBackUs(int warmup, int reps, int calls, cudaStream_t st, F&& body) 
   CK(cudaEventDestroy(a));
   CK(cudaEventDestroy(b));
   std::sort(ms.begin(), ms.end());
+  std::sort(host.begin(), host.end());
+  if (hostUs) *hostUs = host[host.size() / 2];
   return ms[ms.size() / 2] * 1000.0;
 }
 
@@ -152,11 +160,12 @@ int main(int argc, char** argv) {
               "#       stream sync included (median of %d calls)\n", iters);
   std::printf("# free: the same outputs + status, stats NULL (no sync): 100 back-to-back calls / 100, median of\n"
               "#       %d repetitions; free-min: expertIdx, weights and status only; exact: free with\n"
-              "#       SAM_ROUTE_EXACT=1 (every score by the reference's exp, weights bit-identical to the CPU's)\n",
+              "#       SAM_ROUTE_EXACT=1 (every score by the reference's exp, weights bit-identical to the CPU's);\n"
+              "#       enq: host time to enqueue one free call (near free: the host sets the pace, not the GPU)\n",
               std::max(5, iters / 20));
   std::printf("# floor: (logits bytes + idx/weights/counts bytes) / copy bandwidth; torch: route_torch.py\n");
-  std::printf("#%12s %6s %3s %9s %9s %9s %9s %9s %8s %10s %10s %10s\n", "preset", "dtype", "k", "sync(us)", "free(us)",
-              "free-min", "exact(us)", "floor(us)", "free/flr", "torch(us)", "torch/free", "torch/sync");
+  std::printf("#%12s %6s %3s %9s %9s %9s %9s %9s %8s %10s %10s %10s %8s\n", "preset", "dtype", "k", "sync(us)", "free(us)",
+              "free-min", "exact(us)", "floor(us)", "free/flr", "torch(us)", "torch/free", "torch/sync", "enq(us)");
 
   std::mt19937_64 rng(12345);
   std::uniform_real_distribution<float> u(-4, 4);
@@ -201,7 +210,8 @@ int main(int argc, char** argv) {
       SK(samRouteForward(&c, samMemCuda, logits, dt, T, &full, nullptr, st));
       const double us = medianUs(warmup, iters, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &full, &stats, st)); });
       const int reps = std::max(5, iters / 20);
-      const double usFree = backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeFull, nullptr, st)); });
+      double enqUs = 0.0;
+      const double usFree = backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeFull, nullptr, st)); }, &enqUs);
       const double usFreeMin = backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeMin, nullptr, st)); });
       const double usExact = withEnv("SAM_ROUTE_EXACT", "1", [&] {
         return backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeFull, nullptr, st)); });
@@ -213,8 +223,8 @@ int main(int argc, char** argv) {
       const double floorUs = bytes / bw * 1e6;
       auto it = torch.find(std::string(names[p]) + " " + dtn);
       const double tus = it == torch.end() ? 0.0 : it->second;
-      std::printf("%13s %6s %3d %9.1f %9.1f %9.1f %9.1f %9.1f %8.2f %10.1f %10.1f %10.1f\n", names[p], dtn, c.topk, us, usFree,
-                  usFreeMin, usExact, floorUs, usFree / floorUs, tus, tus > 0 ? tus / usFree : 0.0, tus > 0 ? tus / us : 0.0);
+      std::printf("%13s %6s %3d %9.1f %9.1f %9.1f %9.1f %9.1f %8.2f %10.1f %10.1f %10.1f %8.1f\n", names[p], dtn, c.topk, us, usFree,
+                  usFreeMin, usExact, floorUs, usFree / floorUs, tus, tus > 0 ? tus / usFree : 0.0, tus > 0 ? tus / us : 0.0, enqUs);
       if (p == samPresetSam && dt == samFloat32)
         std::printf("#   sam stats: pairs %lld, token-rank pairs %lld, expert balance %.4f, device balance %.4f, alignment %.1f\n",
                     (long long)stats.pairsRouted, (long long)stats.tokenRankPairs, stats.expertBalanceLoss,
