@@ -203,9 +203,25 @@ Plan queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWarp
   return l;
 }
 
+// Whether the current device takes programmatic dependent launches
+// (compute capability 9.0 and later). Callers hold gWorkspaceMutex.
+bool dependentLaunches(const char* fn) {
+  static std::map<int, bool> known;
+  int device = 0;
+  ROUTE_CUDA(cudaGetDevice(&device));
+  auto it = known.find(device);
+  if (it == known.end()) {
+    int major = 0;
+    ROUTE_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    it = known.emplace(device, major >= 9).first;
+  }
+  return it->second;
+}
+
 // Launches a kernel as a programmatic dependent of the one before it in the
-// stream (sm_90): it is scheduled while that one drains and waits for it in
-// waitForPreviousKernel, so the two run without a launch gap between them.
+// stream (sm_90 and later; an ordinary launch before): it is scheduled while
+// that one drains and waits for it in waitForPreviousKernel, so the two run
+// without a launch gap between them.
 template <typename... Params, typename... Args>
 void launchAfter(void (*kernel)(Params...), const Launch& l, cudaStream_t st, const char* fn, Args&&... args) {
   cudaLaunchConfig_t cfg{};
@@ -217,7 +233,7 @@ void launchAfter(void (*kernel)(Params...), const Launch& l, cudaStream_t st, co
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
-  cfg.numAttrs = 1;
+  cfg.numAttrs = dependentLaunches(fn) ? 1 : 0;
   ROUTE_CUDA(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
 }
 
