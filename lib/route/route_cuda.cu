@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/params.h"
 #include "route/route_cuda.h"
+#include "route/route_grid.h"
 #include "route/route_keys.h"
 #include "route/route_math.h"
 #include "route/route_ref.h"
@@ -319,31 +320,13 @@ bool rowFits(const DevSpec& d, const void* logits, const FwdOut& o, bool stats) 
   return d.allGroups || groupMax || top2;
 }
 
-// The row kernel's grid for `batches` batches of 16 tokens, at most
-// maxBlocks blocks. Every warp gets the same number of batches (rounds), and
-// when one round would fill more than half the device, two rounds of half
-// as many warps (twoRounds, see kRowMinBlocks): a warp's second batch then
-// streams in during its first one's tail (the reloads of the chosen groups
-// and picks), and DRAM is not left idle while every warp finishes at once.
-// (H200, T = 65536, 4096 batches, 64 or 85 registers: 2 rounds of 2048
-// warps against 1 of 4096: fp32 1.4 to 4.7 us faster on every preset,
-// 16-bit deepseek-v2/v3 1.7 and 3.2 us faster, but 16-bit switch, gshard
-// and sam 0.2 to 1 us slower. 1.3 rounds was slower than both.)
-// Fewer warps than the SMs' share of full blocks come in smaller blocks, so
-// that they spread over every SM instead of filling half of them (T = 8192:
-// 512 warps, 128 blocks of 4 rather than 64 of 8). `l` is planLaunch's
-// shape; smemFixed and smemPerWarp what it was planned with.
-void rowGrid(int64_t batches, bool twoRounds, size_t smemFixed, size_t smemPerWarp, Launch& l) {
-  const int full = l.threads / 32;
-  const int64_t slots = (int64_t)l.maxBlocks * full;
-  int64_t rounds = (batches + slots - 1) / slots;
-  if (rounds == 1 && twoRounds && 2 * batches > slots) rounds = 2;
-  const int64_t warps = (batches + rounds - 1) / rounds;
-  int perBlock = full;
-  if (warps < (int64_t)l.sms * full) perBlock = (int)std::max<int64_t>(1, (warps + l.sms - 1) / l.sms);
-  l.threads = 32 * perBlock;
-  l.smem = smemFixed + perBlock * smemPerWarp;
-  l.blocks = (int)std::max<int64_t>(1, std::min<int64_t>(l.maxBlocks, (warps + perBlock - 1) / perBlock));
+// The row kernel's launch: rowGrid (route_grid.h) on top of planLaunch's
+// shape (planned with smemFixed + warps x smemPerWarp of shared memory).
+void applyRowGrid(int64_t batches, bool twoRounds, size_t smemFixed, size_t smemPerWarp, Launch& l) {
+  const RowGrid g = rowGrid(batches, l.maxBlocks, l.threads / 32, l.sms, twoRounds);
+  l.blocks = g.blocks;
+  l.threads = 32 * g.warpsPerBlock;
+  l.smem = smemFixed + g.warpsPerBlock * smemPerWarp;
 }
 
 template <typename In, int V, bool kSoftmax, int kList, bool kAll>
@@ -357,7 +340,7 @@ void launchRows(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool 
   const int perSm = (int)paramInt("SAM_ROUTE_ROW_BLOCKS_PER_SM");  // 0: rowGrid decides
   const size_t smemFixed = fixed + pad + 16;                        // 16: alignment
   Launch l = planLaunch(kernel, smemFixed, perWarp, batches, fn, perSm);
-  if (perSm == 0) rowGrid(batches, !fast::rowShortWork<In>(kList), smemFixed, perWarp, l);
+  if (perSm == 0) applyRowGrid(batches, !fast::rowShortWork<In>(kList), smemFixed, perWarp, l);
   kernel<<<l.blocks, l.threads, l.smem, st>>>(d, x, T, o, counts);
   ROUTE_CUDA(cudaGetLastError());
   if (kSoftmax) return;  // the row kernel routed its unproven tokens itself

@@ -166,7 +166,7 @@ __device__ __forceinline__ float pairMax(float v) { return fmaxf(v, __shfl_xor_s
 __device__ __forceinline__ float pairSum(float v) { return v + __shfl_xor_sync(kFull, v, 1); }  // the same bits on both lanes
 
 // Blocks of 256 per SM the registers must allow, and whether the launch
-// spreads the batches over two rounds of warps (rowGrid in route_cuda.cu;
+// spreads the batches over two rounds of warps (rowGrid in route_grid.h;
 // the two go together: with two rounds at T = 65536 only 2 blocks per SM
 // run, so the registers need not be capped for more).
 //  - 16-bit logits with a short list (k <= 2): 4 blocks (64 registers, 32

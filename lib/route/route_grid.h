@@ -1,0 +1,45 @@
+// The CUDA row kernel's launch shape: how many warps route a call's batches,
+// in blocks of how many. Plain arithmetic, shared by the launch
+// (route_cuda.cu) and its host tests (tests/route/test_route_grid.cc).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+namespace sam {
+namespace route {
+
+struct RowGrid {
+  int blocks;
+  int warpsPerBlock;
+};
+
+// For `batches` batches (16 tokens each) on a device of `sms` SMs where at
+// most maxBlocks blocks of fullWarps warps fit at once.
+//  - Every warp gets the same number of batches (rounds).
+//  - When one round would fill more than half the device, and twoRounds is
+//    set, two rounds of half as many warps: a warp's second batch then
+//    streams in during its first one's tail (the reloads of the chosen groups
+//    and picks), and DRAM is not left idle while every warp finishes at once.
+//    (H200, T = 65536, 4096 batches, 64 or 85 registers: 2 rounds of 2048
+//    warps against 1 of 4096: fp32 1.4 to 4.7 us faster on every preset,
+//    16-bit deepseek-v2/v3 1.7 and 3.2 us faster, but 16-bit switch, gshard
+//    and sam 0.2 to 1 us slower; 1.3 rounds was slower than both.)
+//  - Fewer warps than full blocks on every SM come in smaller blocks, so that
+//    they spread over every SM instead of filling some of them (T = 8192:
+//    512 warps, 128 blocks of 4 rather than 64 of 8).
+inline RowGrid rowGrid(int64_t batches, int maxBlocks, int fullWarps, int sms, bool twoRounds) {
+  batches = std::max<int64_t>(batches, 1);
+  const int64_t slots = static_cast<int64_t>(maxBlocks) * fullWarps;
+  int64_t rounds = (batches + slots - 1) / slots;
+  if (rounds == 1 && twoRounds && 2 * batches > slots) rounds = 2;
+  const int64_t warps = (batches + rounds - 1) / rounds;
+  int perBlock = fullWarps;
+  if (warps < static_cast<int64_t>(sms) * fullWarps)
+    perBlock = static_cast<int>(std::max<int64_t>(1, (warps + sms - 1) / sms));
+  const int64_t blocks = std::min<int64_t>(maxBlocks, (warps + perBlock - 1) / perBlock);
+  return RowGrid{static_cast<int>(std::max<int64_t>(1, blocks)), perBlock};
+}
+
+}  // namespace route
+}  // namespace sam

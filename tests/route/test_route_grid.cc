@@ -1,0 +1,77 @@
+// The CUDA row kernel's launch shape (lib/route/route_grid.h): the shapes
+// measured on an H200 (perf/RESULTS.md, sixth round), and the policy's
+// promises over a sweep of sizes and devices.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+
+#include "route/route_grid.h"
+
+namespace {
+
+using sam::route::RowGrid;
+using sam::route::rowGrid;
+
+constexpr int kH200Sms = 132;
+
+TEST(RowGrid, TheShapesMeasuredOnAnH200) {
+  // T = 65536 (4096 batches), 2 blocks of 8 warps per SM: two rounds of 2048 warps.
+  RowGrid g = rowGrid(4096, 2 * kH200Sms, 8, kH200Sms, true);
+  EXPECT_EQ(g.blocks, 256);
+  EXPECT_EQ(g.warpsPerBlock, 8);
+  // 16-bit k <= 2 (4 blocks per SM, one round): every batch its own warp.
+  g = rowGrid(4096, 4 * kH200Sms, 8, kH200Sms, false);
+  EXPECT_EQ(g.blocks, 512);
+  EXPECT_EQ(g.warpsPerBlock, 8);
+  // T = 32768 (2048 batches) fits one round of the 2112 slots, but fills
+  // more than half of them: two rounds of 1024 warps; one without twoRounds.
+  g = rowGrid(2048, 2 * kH200Sms, 8, kH200Sms, true);
+  EXPECT_EQ(g.blocks, 128);
+  EXPECT_EQ(g.warpsPerBlock, 8);
+  g = rowGrid(2048, 2 * kH200Sms, 8, kH200Sms, false);
+  EXPECT_EQ(g.blocks, 256);
+  EXPECT_EQ(g.warpsPerBlock, 8);
+  // T = 8192: 512 warps in blocks of 4, one per SM (not 64 blocks of 8).
+  g = rowGrid(512, 2 * kH200Sms, 8, kH200Sms, true);
+  EXPECT_EQ(g.blocks, 128);
+  EXPECT_EQ(g.warpsPerBlock, 4);
+  // T = 1M: 32 rounds of 2048 warps (65536 / 2112 slots is 31.03).
+  g = rowGrid(65536, 2 * kH200Sms, 8, kH200Sms, true);
+  EXPECT_EQ(g.blocks, 256);
+  EXPECT_EQ(g.warpsPerBlock, 8);
+  // One token.
+  g = rowGrid(1, 2 * kH200Sms, 8, kH200Sms, true);
+  EXPECT_EQ(g.blocks, 1);
+  EXPECT_EQ(g.warpsPerBlock, 1);
+}
+
+// Over random sizes and devices: the grid fits, takes exactly the rounds the
+// policy names (two when one round would fill more than half the slots and
+// twoRounds is set), and a grid smaller than full blocks on every SM puts at
+// most one block on each.
+TEST(RowGrid, PromisesOverASweep) {
+  std::mt19937_64 rng(7);
+  std::uniform_int_distribution<int> pickSms(1, 200), pickPerSm(1, 8), pickWarps(1, 8);
+  std::uniform_int_distribution<int64_t> pickBatches(1, 1 << 20);
+  for (int i = 0; i < 20000; ++i) {
+    const int sms = pickSms(rng), full = pickWarps(rng), maxBlocks = sms * pickPerSm(rng);
+    const int64_t batches = i % 3 == 0 ? pickBatches(rng) % 4096 + 1 : pickBatches(rng);
+    const bool two = i % 2 == 0;
+    const RowGrid g = rowGrid(batches, maxBlocks, full, sms, two);
+    SCOPED_TRACE("batches " + std::to_string(batches) + " maxBlocks " + std::to_string(maxBlocks) + " full " +
+                 std::to_string(full) + " sms " + std::to_string(sms) + " two " + std::to_string(two));
+    ASSERT_GE(g.blocks, 1);
+    ASSERT_LE(g.blocks, maxBlocks);
+    ASSERT_GE(g.warpsPerBlock, 1);
+    ASSERT_LE(g.warpsPerBlock, full);
+    const int64_t slots = int64_t{maxBlocks} * full;
+    int64_t rounds = (batches + slots - 1) / slots;
+    if (rounds == 1 && two && 2 * batches > slots) rounds = 2;
+    const int64_t warps = int64_t{g.blocks} * g.warpsPerBlock;
+    ASSERT_EQ((batches + warps - 1) / warps, rounds) << "warps " << warps;
+    if (g.warpsPerBlock < full) ASSERT_LE(g.blocks, sms);
+  }
+}
+
+}  // namespace
