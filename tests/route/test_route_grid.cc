@@ -16,34 +16,27 @@ using sam::route::rowGrid;
 constexpr int kH200Sms = 132;
 
 TEST(RowGrid, TheShapesMeasuredOnAnH200) {
-  // T = 65536 (4096 batches), 2 blocks of 8 warps per SM: two rounds of 2048 warps.
-  RowGrid g = rowGrid(4096, 2 * kH200Sms, 8, kH200Sms, true);
-  EXPECT_EQ(g.blocks, 256);
-  EXPECT_EQ(g.warpsPerBlock, 8);
-  // 16-bit k <= 2 (4 blocks per SM, one round): every batch its own warp.
-  g = rowGrid(4096, 4 * kH200Sms, 8, kH200Sms, false);
-  EXPECT_EQ(g.blocks, 512);
-  EXPECT_EQ(g.warpsPerBlock, 8);
-  // T = 32768 (2048 batches) fits one round of the 2112 slots, but fills
-  // more than half of them: two rounds of 1024 warps; one without twoRounds.
-  g = rowGrid(2048, 2 * kH200Sms, 8, kH200Sms, true);
-  EXPECT_EQ(g.blocks, 128);
-  EXPECT_EQ(g.warpsPerBlock, 8);
-  g = rowGrid(2048, 2 * kH200Sms, 8, kH200Sms, false);
-  EXPECT_EQ(g.blocks, 256);
-  EXPECT_EQ(g.warpsPerBlock, 8);
-  // T = 8192: 512 warps in blocks of 4, one per SM (not 64 blocks of 8).
-  g = rowGrid(512, 2 * kH200Sms, 8, kH200Sms, true);
-  EXPECT_EQ(g.blocks, 128);
-  EXPECT_EQ(g.warpsPerBlock, 4);
-  // T = 1M: 32 rounds of 2048 warps (65536 / 2112 slots is 31.03).
-  g = rowGrid(65536, 2 * kH200Sms, 8, kH200Sms, true);
-  EXPECT_EQ(g.blocks, 256);
-  EXPECT_EQ(g.warpsPerBlock, 8);
-  // One token.
-  g = rowGrid(1, 2 * kH200Sms, 8, kH200Sms, true);
-  EXPECT_EQ(g.blocks, 1);
-  EXPECT_EQ(g.warpsPerBlock, 1);
+  struct Case {
+    const char* what;
+    int64_t batches;
+    int blocksPerSm;
+    bool twoRounds;
+    int blocks, warpsPerBlock;  // expected
+  };
+  const Case cases[] = {
+      {"T = 65536, 2 blocks per SM: two rounds of 2048 warps", 4096, 2, true, 256, 8},
+      {"T = 65536, 16-bit k <= 2 (4 blocks per SM, one round): a warp per batch", 4096, 4, false, 512, 8},
+      {"T = 32768 fits one round of 2112 slots but fills over half: two of 1024 warps", 2048, 2, true, 128, 8},
+      {"T = 32768 without twoRounds: one round", 2048, 2, false, 256, 8},
+      {"T = 8192: 512 warps in blocks of 4, one per SM (not 64 blocks of 8)", 512, 2, true, 128, 4},
+      {"T = 1M: 32 rounds of 2048 warps (65536 batches / 2112 slots = 31.03)", 65536, 2, true, 256, 8},
+      {"one token", 1, 2, true, 1, 1},
+  };
+  for (const Case& c : cases) {
+    const RowGrid g = rowGrid(c.batches, c.blocksPerSm * kH200Sms, 8, kH200Sms, c.twoRounds);
+    EXPECT_EQ(g.blocks, c.blocks) << c.what;
+    EXPECT_EQ(g.warpsPerBlock, c.warpsPerBlock) << c.what;
+  }
 }
 
 // Over random sizes and devices: the grid fits, takes exactly the rounds the
