@@ -377,8 +377,7 @@ void launchFast(const DevSpec& d, const void* logits, int64_t T, const FwdOut& o
     if (rowFits(d, logits, o, stats)) {
       if (d.sigmoid) launchRowsForK<In, V, false>(d, x, T, o, counts, fixed, st, fn);
       else launchRowsForK<In, V, true>(d, x, T, o, counts, fixed, st, fn);
-      ROUTE_CUDA(cudaGetLastError());
-      return;
+      return;  // launchRows checked its launches
     }
   }
   const Launch l = planLaunch(fast::routeFastKernel<In, V>, fixed, perWarp, T, fn);
