@@ -379,24 +379,28 @@ __global__ void __launch_bounds__(256, kRowMinBlocks<In>(kList))
                                : act[i] - act[i + 1] > 2.0f * dSel || sameInputs(i, i + 1));
     }
     if (runner) {
-      const int last = k - 1;
-      int rKey = INT_MAX;
-      float rX = 0.0f;
+      // The last pick (k - 1) and the runner-up (k) by a chain of selects:
+      // indexing the arrays with k (or selecting on i == k, which the
+      // compiler turns back into that) puts them in local memory.
+      int rKey = INT_MAX, lastKey = INT_MAX;
+      float rX = 0.0f, lastX = 0.0f, lastAct = 0.0f;
 #pragma unroll
-      for (int i = 0; i < kList; ++i)
-        if (i == k) rKey = keys[i], rX = xs[i];
-      const bool sameBucket = ((rKey ^ keys[last]) & ~kExpertBits) == 0;
+      for (int i = 0; i < kList; ++i) {
+        if (i <= k) rKey = keys[i], rX = xs[i];
+        if (i < k) lastKey = keys[i], lastX = xs[i], lastAct = act[i];
+      }
+      const bool sameBucket = ((rKey ^ lastKey) & ~kExpertBits) == 0;
       if (kSoftmax && k16) {
         // 16-bit logits keep all their bits in the key: the runner-up is the
         // best left out; below a tie with it, every logit is at most the next
         // lower 16-bit value.
-        const float bound = rX == xs[last] ? m - prevValue<In>(xs[last]) : m - rX;
-        sure = sure && uApart(act[last], bound);
+        const float bound = rX == lastX ? m - prevValue<In>(lastX) : m - rX;
+        sure = sure && uApart(lastAct, bound);
       } else if (sameBucket) {
         sure = false;
       } else {
         const float best = keyBound<kSoftmax>(rKey & ~kExpertBits, keySlack);  // the best value the runner-up's bucket holds
-        sure = sure && (kSoftmax ? uApart(act[last], m - best) : act[last] - best > 2.0f * dSel);
+        sure = sure && (kSoftmax ? uApart(lastAct, m - best) : lastAct - best > 2.0f * dSel);
       }
     }
 
