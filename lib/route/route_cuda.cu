@@ -329,10 +329,13 @@ void applyRowGrid(int64_t batches, bool twoRounds, size_t smemFixed, size_t smem
   l.smem = smemFixed + g.warpsPerBlock * smemPerWarp;
 }
 
-template <typename In, int V, bool kSoftmax, int kList, bool kAll>
-void launchRows(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
-                cudaStream_t st, const char* fn) {
-  const auto kernel = fast::routeRowKernel<In, V, kSoftmax, kList, kAll>;
+// One instance of the row kernel, built for kMinBlocks blocks per SM.
+// Returns false (launching nothing) if onlyIfManyRounds is set and the
+// batches need no more than two rounds of its grid.
+template <typename In, int V, bool kSoftmax, int kList, bool kAll, int kMinBlocks>
+bool launchRowKernel(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
+                     bool onlyIfManyRounds, cudaStream_t st, const char* fn) {
+  const auto kernel = fast::routeRowKernel<In, V, kSoftmax, kList, kAll, kMinBlocks>;
   const size_t pad = d.bias ? sizeof(float) * V * 33 : 0;
   const size_t perWarp = sizeof(uint32_t) * fast::WarpLayout<In, V>::kWords;
   constexpr int rows = fast::SliceLayout<In>::kRows;  // a warp routes this many tokens at a time
@@ -340,9 +343,27 @@ void launchRows(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool 
   const int perSm = (int)paramInt("SAM_ROUTE_ROW_BLOCKS_PER_SM");  // 0: rowGrid decides
   const size_t smemFixed = fixed + pad + 16;                        // 16: alignment
   Launch l = planLaunch(kernel, smemFixed, perWarp, batches, fn, perSm);
+  if (onlyIfManyRounds && batches <= 2 * (int64_t)l.maxBlocks * (l.threads / 32)) return false;
   if (perSm == 0) applyRowGrid(batches, !fast::rowShortWork<In>(kList), smemFixed, perWarp, l);
   kernel<<<l.blocks, l.threads, l.smem, st>>>(d, x, T, o, counts);
   ROUTE_CUDA(cudaGetLastError());
+  return true;
+}
+
+template <typename In, int V, bool kSoftmax, int kList, bool kAll>
+void launchRows(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
+                cudaStream_t st, const char* fn) {
+  if constexpr (fast::rowShortWork<In>(kList)) {
+    launchRowKernel<In, V, kSoftmax, kList, kAll, 4>(d, x, T, o, counts, fixed, false, st, fn);
+  } else if constexpr (kList > 3) {
+    // More than two rounds of the 128-register build (T = 1M): the 85-register
+    // one, whose 24 warps per SM hide more latency there (deepseek-v3, H200:
+    // 2 blocks per SM was 2.6% (fp32) and 9% (bf16) slower at T = 1M).
+    if (!launchRowKernel<In, V, kSoftmax, kList, kAll, 3>(d, x, T, o, counts, fixed, true, st, fn))
+      launchRowKernel<In, V, kSoftmax, kList, kAll, 2>(d, x, T, o, counts, fixed, false, st, fn);
+  } else {
+    launchRowKernel<In, V, kSoftmax, kList, kAll, 2>(d, x, T, o, counts, fixed, false, st, fn);
+  }
   if (kSoftmax) return;  // the row kernel routed its unproven tokens itself
   // Sigmoid's unproven tokens (a few per cent): their number is on the
   // device, so the grid is sized for up to kRetryWarps of them at once (a

@@ -165,27 +165,28 @@ __device__ __forceinline__ float prevValue(float x) {
 __device__ __forceinline__ float pairMax(float v) { return fmaxf(v, __shfl_xor_sync(kFull, v, 1)); }
 __device__ __forceinline__ float pairSum(float v) { return v + __shfl_xor_sync(kFull, v, 1); }  // the same bits on both lanes
 
-// Blocks of 256 per SM the registers must allow, and whether the launch
-// spreads the batches over two rounds of warps (rowGrid in route_grid.h;
-// the two go together: with two rounds at T = 65536 only 2 blocks per SM
-// run, so the registers need not be capped for more).
+// Blocks of 256 per SM the registers must allow (launchRows in
+// route_cuda.cu picks the build), and whether the launch spreads the batches
+// over two rounds of warps (rowGrid in route_grid.h; the two go together:
+// with two rounds at T = 65536 only 2 blocks per SM run, so the registers
+// need not be capped for more).
 //  - 16-bit logits with a short list (k <= 2): 4 blocks (64 registers, 32
 //    warps per SM), one round: their work per batch is small.
 //  - Otherwise 2 blocks (up to 128 registers, no spills even for the 9-key
-//    list), two rounds. H200, T = 65536, against 64 or 85 registers and the
+//    list), two rounds; the 9-key list has a 3-block build as well, for
+//    more than two rounds. H200, T = 65536, against 64 or 85 registers and the
 //    same two rounds: fp32 0.9 to 4.1 us faster on every preset, bf16
 //    deepseek-v3 about 4 us faster; 16-bit sam was 0.9 us slower this way,
 //    hence the exception above (perf/RESULTS.md, sixth round).
 template <typename In>
 constexpr bool rowShortWork(int list) { return sizeof(In) == 2 && list <= 3; }
-template <typename In>
-constexpr int kRowMinBlocks(int list) { return rowShortWork<In>(list) ? 4 : 2; }
 
 // kAll: every group kept (d.allGroups), known at compile time so that the
 // first pass fills the list only when it has to (a list that lives across
 // the pass without being touched is one the compiler may spill).
-template <typename In, int V, bool kSoftmax, int kList, bool kAll>
-__global__ void __launch_bounds__(256, kRowMinBlocks<In>(kList))
+// kMinBlocks: blocks of 256 per SM its registers allow (launchRows picks).
+template <typename In, int V, bool kSoftmax, int kList, bool kAll, int kMinBlocks>
+__global__ void __launch_bounds__(256, kMinBlocks)
     routeRowKernel(DevSpec d, const In* __restrict__ logits, int64_t T, FwdOut o, int wantCounts) {
   constexpr int E = 32 * V;
   constexpr bool k16 = sizeof(In) == 2;

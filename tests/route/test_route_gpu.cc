@@ -595,6 +595,20 @@ TEST(RouteGpu, SkipsCleanlyOrRuns) {
 }
 #endif
 
+// More batches than two rounds of the row kernel's 2-block grid (on an H200
+// past ~100K tokens): the k > 2 presets then take its 3-block build.
+TEST(RouteGpu, ManyRoundsOfTheLongListRowKernel) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  auto rng = freshRng("gpu many rounds");
+  std::uniform_real_distribution<float> ub(-0.02f, 0.02f);
+  std::vector<float> bias(256);
+  for (float& b : bias) b = ub(rng);
+  compareForward({configFor(samPresetDeepseekV3, 256, 8, 8), 300001, samFloat32}, rng, &bias);
+  compareForward({configFor(samPresetDeepseekV2, 256, 8, 6), 300007, samBfloat16}, rng);
+#endif
+}
+
 TEST(RouteGpu, MillionTokens) {
   SKIP_WITHOUT_GPU();
 #if SAM_HAVE_CUDA
