@@ -67,9 +67,16 @@ struct Workspace {
   void* host = nullptr;
   size_t hostBytes = 0;
   cudaEvent_t done = nullptr;
-  // The first zeroBytes of dev are zero: the last call was sync-free and its
-  // commit kernel cleared the small region (so this call needs no memset).
-  size_t zeroBytes = 0;
+  // Forward calls keep their small region (flags, sums, counts) in one of
+  // two slots of regionBytes each, at the start of dev: a sync-free call
+  // uses slot `slot` and its commit kernel zeroes the other one, which no
+  // kernel of this call touches, so that needs no ordering after the
+  // kernels that read this call's slot (no last-block count, no fence).
+  // The next call then takes the other slot. zeroBytes[i]: bytes at the
+  // start of slot i known to be zero (valid while regionBytes is unchanged).
+  size_t regionBytes = 0;
+  int slot = 0;
+  size_t zeroBytes[2] = {0, 0};
   // The stream (cudaStreamGetId: never reused in a process) that `done` was
   // last recorded on by a call that completed its enqueueing; a call on that
   // stream is ordered after it already.
@@ -122,7 +129,7 @@ void ensure(Workspace& ws, size_t devBytes, size_t hostBytes, const char* fn) {
     if (ws.dev) ROUTE_CUDA(cudaFree(ws.dev));
     ws.dev = nullptr;
     ws.devBytes = 0;
-    ws.zeroBytes = 0;
+    ws.zeroBytes[0] = ws.zeroBytes[1] = 0;
     ROUTE_CUDA(cudaMalloc(&ws.dev, devBytes));
     ws.devBytes = devBytes;
   }
@@ -204,17 +211,24 @@ Plan queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWarp
   return l;
 }
 
-// Whether the current device takes programmatic dependent launches
-// (compute capability 9.0 and later). Callers hold gWorkspaceMutex.
-bool dependentLaunches(const char* fn) {
-  static std::map<int, bool> known;
+// What the launches need to know of the current device, queried once.
+// Callers hold gWorkspaceMutex.
+struct DeviceInfo {
+  int sms = 0;
+  bool dependentLaunches = false;  // programmatic dependent launches: compute capability 9.0 and later
+};
+const DeviceInfo& deviceInfo(const char* fn) {
+  static std::map<int, DeviceInfo> known;
   int device = 0;
   ROUTE_CUDA(cudaGetDevice(&device));
   auto it = known.find(device);
   if (it == known.end()) {
+    DeviceInfo info;
     int major = 0;
     ROUTE_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-    it = known.emplace(device, major >= 9).first;
+    ROUTE_CUDA(cudaDeviceGetAttribute(&info.sms, cudaDevAttrMultiProcessorCount, device));
+    info.dependentLaunches = major >= 9;
+    it = known.emplace(device, info).first;
   }
   return it->second;
 }
@@ -234,7 +248,7 @@ void launchAfter(void (*kernel)(Params...), const Launch& l, cudaStream_t st, co
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
-  cfg.numAttrs = dependentLaunches(fn) ? 1 : 0;
+  cfg.numAttrs = deviceInfo(fn).dependentLaunches ? 1 : 0;
   ROUTE_CUDA(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
 }
 
@@ -395,7 +409,8 @@ void launchFast(const DevSpec& d, const void* logits, int64_t T, const FwdOut& o
                 size_t fixed, size_t perWarp, cudaStream_t st, const char* fn) {
   const In* x = static_cast<const In*>(logits);
   if constexpr (V == 4 || V == 8) {
-    if (rowFits(d, logits, o, stats)) {
+    if (rowFits(d, logits, o, stats) &&
+        rowKernelPays(T, deviceInfo(fn).sms, d.sigmoid, paramInt("SAM_ROUTE_ROW_MIN_TOKENS"))) {
       if (d.sigmoid) launchRowsForK<In, V, false>(d, x, T, o, counts, fixed, st, fn);
       else launchRowsForK<In, V, true>(d, x, T, o, counts, fixed, st, fn);
       return;  // launchRows checked its launches
@@ -489,13 +504,23 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
                                                (int)n, 0, 64, st));
     ROUTE_CUDA(cub::DeviceScan::ExclusiveSum(nullptr, scanTemp, (int32_t*)nullptr, (int32_t*)nullptr, R, st));
   }
-  auto layout = [&](char* base, auto& p) {
+  // The small region, read back in one copy: in the workspace, one of the
+  // two slots (Workspace); on the host, at the start of the pinned buffer.
+  auto smallLayout = [&](char* base, auto& p) {
     Carver c{base};
     p.small = c.take<Small>(1);
     p.scoreSum = c.take<double>(E);
     p.expertCounts = c.take<int32_t>(E);
     p.rankCounts = c.take<int32_t>(R);
     p.smallBytes = c.used;
+  };
+  auto layout = [&](char* base, auto& p, int slot) {
+    smallLayout(nullptr, p);
+    p.regionBytes = (p.smallBytes + 255) & ~size_t(255);
+    Carver c{base};
+    char* slots = c.take<char>(2 * p.regionBytes);
+    smallLayout(base ? slots + slot * p.regionBytes : nullptr, p);
+    p.otherSlot = base ? slots + (1 - slot) * p.regionBytes : nullptr;
     p.nodes = c.take<int>(nodeWords(spec));
     p.idx = c.take<int32_t>(n);
     p.w = c.take<float>(n);
@@ -516,7 +541,8 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
     Small* small;
     double* scoreSum;
     int32_t *expertCounts, *rankCounts;
-    size_t smallBytes;
+    size_t smallBytes, regionBytes;
+    char* otherSlot;
     int* nodes;
     int32_t* idx;
     float *w, *sraw;
@@ -528,14 +554,19 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
     char *sortTemp, *scanTemp;
     size_t total;
   } p{};
-  layout(nullptr, p);
+  layout(nullptr, p, 0);
   ensure(ws, p.total, std::max(p.smallBytes, nodeWords(spec) * sizeof(int)) + 256, fn);
-  layout(static_cast<char*>(ws.dev), p);
+  if (ws.regionBytes != p.regionBytes) {  // the slots moved: nothing known about them
+    ws.regionBytes = p.regionBytes;
+    ws.zeroBytes[0] = ws.zeroBytes[1] = 0;
+  }
+  const int slot = ws.slot;
+  layout(static_cast<char*>(ws.dev), p, slot);
   beginCall(ws, st, fn);
 
   // Reset flags (0 = none found) and sums, unless the last call's commit did.
-  const bool clean = ws.zeroBytes >= p.smallBytes;
-  ws.zeroBytes = 0;  // until this call's commit, which clears them again, is enqueued
+  const bool clean = ws.zeroBytes[slot] >= p.smallBytes;
+  ws.zeroBytes[slot] = 0;  // this call dirties it
   if (!clean) ROUTE_CUDA(cudaMemsetAsync(p.small, 0, p.smallBytes, st));
   if (spec.nodeLimited()) {
     waitPrevious(ws, fn);  // the pinned staging buffer may still be read by a previous copy
@@ -566,16 +597,18 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
                                               p.expertCounts, p.rankCounts, p.small);
     ROUTE_CUDA(cudaGetLastError());
   }
-  // A sync-free call's commit leaves the small region zeroed for the next
-  // call; a synchronising one leaves it for the host to read.
+  // A sync-free call's commit zeroes the other slot, which the next call
+  // takes; a synchronising call keeps its slot (the host reads it, the next
+  // call clears it).
   const bool vec4 = (reinterpret_cast<uintptr_t>(out.expertIdx) | reinterpret_cast<uintptr_t>(out.weights)) % 16 == 0;
-  CommitArgs a{p.idx, p.w, p.dropped, p.expertCounts, p.rankCounts, out, T, k, E, R, p.small, out.status,
-               syncFree ? p.smallBytes : 0, vec4};
+  CommitArgs a{p.idx,  p.w,        p.dropped,   p.expertCounts, p.rankCounts, out, T, k, E, R, p.small, out.status,
+               syncFree ? reinterpret_cast<uint32_t*>(p.otherSlot) : nullptr, syncFree ? p.smallBytes : 0, vec4};
   const int64_t slotItems = vec4 ? (n + 3) / 4 : n;
   const int64_t commitItems = std::max<int64_t>(std::max<int64_t>(slotItems, out.dropped ? T : 0), std::max(E, R));
   launchAfter(commitKernel, Launch{gridFor(commitItems), 256, 0}, st, fn, a);
   if (syncFree) {
-    ws.zeroBytes = p.smallBytes;
+    ws.zeroBytes[1 - slot] = p.smallBytes;
+    ws.slot = 1 - slot;
     endCall(ws, st, fn);
     return;
   }
@@ -585,7 +618,7 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
 
   // Read back what the kernels found (layout of the small region on the host).
   Ptrs h{};
-  layout(static_cast<char*>(ws.host), h);
+  smallLayout(static_cast<char*>(ws.host), h);
   raiseBad(*h.small, spec, logits, dtype, fn);
   SAM_TRACE(LOG_ROUTE, "%s: %llu of %lld tokens routed by the exact path (close decisions)", fn,
             (unsigned long long)h.small->rerouted, (long long)T);
@@ -627,7 +660,7 @@ void backwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype
   layout(static_cast<char*>(ws.dev), p);
   beginCall(ws, st, fn);
   waitPrevious(ws, fn);  // the backward stages through the pinned buffer
-  ws.zeroBytes = 0;      // its small region is read back, not cleared
+  ws.zeroBytes[0] = ws.zeroBytes[1] = 0;  // its small region (over the forward's slots) is read back, not cleared
   ROUTE_CUDA(cudaMemsetAsync(p.small, 0, p.smallBytes, st));
   if (spec.nodeLimited()) uploadNodes(spec, p.nodes, static_cast<int*>(ws.host), st, fn);
   const DevSpec d = toDev(spec, p.nodes);

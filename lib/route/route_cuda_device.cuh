@@ -45,8 +45,7 @@ struct Small {
   unsigned long long pairsDropped;
   double alignment;
   unsigned long long rerouted;  // tokens the row kernel left to the exact path (FwdOut::retry)
-  unsigned long long commitBlocksDone;  // commitKernel's blocks that have read the region (clearWhenLast)
-  double pad[1];
+  double pad[2];
 };
 
 // Programmatic dependent launch (sm_90): a kernel launched by launchAfter

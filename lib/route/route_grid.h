@@ -1,5 +1,5 @@
 // The CUDA row kernel's launch shape: how many warps route a call's batches,
-// in blocks of how many. Plain arithmetic, shared by the launch
+// in blocks of how many; and from which size it takes a call at all. Plain arithmetic, shared by the launch
 // (route_cuda.cu) and its host tests (tests/route/test_route_grid.cc).
 #pragma once
 
@@ -39,6 +39,23 @@ inline RowGrid rowGrid(int64_t batches, int maxBlocks, int fullWarps, int sms, b
     perBlock = static_cast<int>(std::max<int64_t>(1, (warps + sms - 1) / sms));
   const int64_t blocks = std::min<int64_t>(maxBlocks, (warps + perBlock - 1) / perBlock);
   return RowGrid{static_cast<int>(std::max<int64_t>(1, blocks)), perBlock};
+}
+
+// Whether a call of T tokens takes the row kernel, or the exact
+// one-warp-per-token kernel (route_fast.cuh), on a device of `sms` SMs.
+// A row warp routes its 16 tokens one after another through every slice and
+// a long tail, so a call with few batches per SM lasts as long as that chain
+// and the exact kernel, whose warps each route one token, is faster; sigmoid
+// adds the retry kernel's chain (its unproven tokens). H200 (132 SMs),
+// sync-free us, row / exact (perf/RESULTS.md, seventh round):
+// deepseek-v3 fp32 T = 8192: 27.5 / 20.5, T = 16384: 31.8 / 33.2;
+// deepseek-v2 fp32 T = 4096: 17.1 / 12.8, bf16 T = 8192: 13.9 / 17.0;
+// sam, gshard, switch within 1 to 3 us either way up to T = 8192, row faster
+// from 16384. minTokens >= 0 overrides (SAM_ROUTE_ROW_MIN_TOKENS; 0: always).
+inline bool rowKernelPays(int64_t T, int sms, bool sigmoid, int64_t minTokens = -1) {
+  if (minTokens >= 0) return T >= minTokens;
+  const int64_t batchesPerSm = sigmoid ? 4 : 2;
+  return T > 16 * batchesPerSm * static_cast<int64_t>(sms);
 }
 
 }  // namespace route

@@ -205,6 +205,16 @@ samRouteConfig_t configFor(samRoutePreset_t p, int E, int R, int k) {
 
 }  // namespace
 
+// Every test here runs the row kernel wherever it applies, at every size
+// (SAM_ROUTE_ROW_MIN_TOKENS=0, unless the run sets it): by default small
+// calls take the exact kernel instead (rowKernelPays, route_grid.h; its
+// arithmetic is tested in test_route_grid.cc), and the row kernel's edges
+// (one token, a partial batch) would go untested.
+struct RowKernelAtEverySize : ::testing::Environment {
+  void SetUp() override { setenv("SAM_ROUTE_ROW_MIN_TOKENS", "0", 0); }
+};
+const auto* const kRowKernelAtEverySize = ::testing::AddGlobalTestEnvironment(new RowKernelAtEverySize);
+
 TEST(RouteGpu, MatchesReferenceAwkwardSizes) {
   SKIP_WITHOUT_GPU();
 #if SAM_HAVE_CUDA
@@ -594,6 +604,47 @@ TEST(RouteGpu, SkipsCleanlyOrRuns) {
   EXPECT_GT(n, 0);
 }
 #endif
+
+// The default size policy: a small call takes the exact kernel, whose
+// weights are the reference's bits; forced onto the row kernel (hardware
+// exp in the softmax sum), the same call's weights agree within 1e-6 but not
+// in every bit (6000 weights of deepseek-v2: some differ in the last place).
+TEST(RouteGpu, SmallCallsTakeTheExactKernelByDefault) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  auto rng = freshRng("gpu small calls");
+  const samRouteConfig_t c = configFor(samPresetDeepseekV2, 256, 8, 6);
+  const int64_t T = 1000;
+  const int k = c.topk;
+  Logits lg = pack(randomLogits(rng, T, 256, 4.0f), samFloat32);
+  HostOut h(T, k, 256, 8);
+  ASSERT_EQ(samRouteForward(&c, samMemHost, lg.data(), samFloat32, T, &h.out, nullptr, nullptr), samSuccess)
+      << samGetLastError();
+  Dev<unsigned char> dl(lg.size());
+  dl.upload(lg.data(), lg.size());
+  auto syncFreeWeights = [&](const char* minTokens) {
+    samtest::ScopedEnv env("SAM_ROUTE_ROW_MIN_TOKENS", minTokens);
+    Dev<int32_t> idx(T * k, 0x3c), status(3, 0x7f);
+    Dev<float> w(T * k, 0x3c);
+    samRouteOutput_t out{idx.p, w.p, nullptr, nullptr, nullptr, status.p};
+    EXPECT_EQ(samRouteForward(&c, samMemCuda, dl.p, samFloat32, T, &out, nullptr, nullptr), samSuccess)
+        << samGetLastError();
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_EQ(status.download(), (std::vector<int32_t>{samSuccess, -1, -1}));
+    EXPECT_EQ(idx.download(), h.idx);
+    return w.download();
+  };
+  const std::vector<float> byDefault = syncFreeWeights("-1"), byRows = syncFreeWeights("0");
+  EXPECT_EQ(0, std::memcmp(byDefault.data(), h.w.data(), h.w.size() * sizeof(float)))
+      << "T = 1000 should have taken the exact kernel";
+  size_t differ = 0;
+  for (size_t i = 0; i < byRows.size(); ++i) {
+    ASSERT_NEAR(byRows[i], h.w[i], 1e-6 * std::fabs(h.w[i]) + 1e-30) << "token " << i / k << " slot " << i % k;
+    differ += byRows[i] != h.w[i];
+  }
+  EXPECT_GT(differ, 0u) << "SAM_ROUTE_ROW_MIN_TOKENS=0 should have taken the row kernel";
+#endif
+}
 
 // More batches than two rounds of the row kernel's 2-block grid (on an H200
 // past ~100K tokens): the k > 2 presets then take its 3-block build.

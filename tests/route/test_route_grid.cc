@@ -67,4 +67,27 @@ TEST(RowGrid, PromisesOverASweep) {
   }
 }
 
+// Which calls take the row kernel (rowKernelPays): the sizes measured on an
+// H200 fall on the faster side, and the override wins.
+TEST(RowKernelPays, TheSizesMeasuredOnAnH200) {
+  using sam::route::rowKernelPays;
+  EXPECT_FALSE(rowKernelPays(8192, kH200Sms, true)) << "deepseek-v3 T = 8192: exact 20.5 us, row 27.5";
+  EXPECT_TRUE(rowKernelPays(16384, kH200Sms, true)) << "deepseek-v3 T = 16384: row 31.8 us, exact 33.2";
+  EXPECT_FALSE(rowKernelPays(4096, kH200Sms, false)) << "deepseek-v2 T = 4096: exact 12.8 us, row 17.1";
+  EXPECT_TRUE(rowKernelPays(8192, kH200Sms, false)) << "deepseek-v2 bf16 T = 8192: row 13.9 us, exact 17.0";
+  EXPECT_TRUE(rowKernelPays(65536, kH200Sms, true));
+  EXPECT_FALSE(rowKernelPays(1, kH200Sms, false));
+  EXPECT_TRUE(rowKernelPays(1, kH200Sms, true, 0)) << "SAM_ROUTE_ROW_MIN_TOKENS=0: every call";
+  EXPECT_FALSE(rowKernelPays(1 << 20, kH200Sms, false, (1 << 20) + 1));
+  for (int sms : {1, 8, 132, 200})  // monotone in T: one threshold per device and score
+    for (bool sigmoid : {false, true}) {
+      bool before = false;
+      for (int64_t T = 0; T < 20000; ++T) {
+        const bool now = rowKernelPays(T, sms, sigmoid);
+        ASSERT_TRUE(now || !before) << "T " << T << " sms " << sms;
+        before = now;
+      }
+    }
+}
+
 }  // namespace
