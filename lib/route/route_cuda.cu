@@ -409,6 +409,8 @@ void launchFast(const DevSpec& d, const void* logits, int64_t T, const FwdOut& o
                 size_t fixed, size_t perWarp, cudaStream_t st, const char* fn) {
   const In* x = static_cast<const In*>(logits);
   if constexpr (V == 4 || V == 8) {
+    // The row kernel where it applies and the call is large enough for it;
+    // otherwise the exact one-warp-per-token kernel below.
     if (rowFits(d, logits, o, stats) &&
         rowKernelPays(T, deviceInfo(fn).sms, d.sigmoid, paramInt("SAM_ROUTE_ROW_MIN_TOKENS"))) {
       if (d.sigmoid) launchRowsForK<In, V, false>(d, x, T, o, counts, fixed, st, fn);
