@@ -64,6 +64,14 @@ inline std::vector<float> randomLogits(std::mt19937_64& rng, int64_t T, int E, f
   return x;
 }
 
+// A selection bias per expert, uniform in [-spread, spread].
+inline std::vector<float> randomBias(std::mt19937_64& rng, int E, float spread = 0.02f) {
+  std::uniform_real_distribution<float> u(-spread, spread);
+  std::vector<float> b(E);
+  for (auto& v : b) v = u(rng);
+  return b;
+}
+
 inline std::mt19937_64 freshRng(const char* what) {
   std::random_device rd;
   const uint64_t seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();

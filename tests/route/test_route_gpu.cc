@@ -241,9 +241,7 @@ TEST(RouteGpu, EveryKOptionsAndCapacity) {
 #if SAM_HAVE_CUDA
   auto rng = freshRng("gpu options");
   const int rankNodes[8] = {0, 0, 1, 1, 2, 2, 3, 3};
-  std::vector<float> bias(256);
-  std::uniform_real_distribution<float> ub(-0.01f, 0.01f);
-  for (auto& v : bias) v = ub(rng);
+  const std::vector<float> bias = randomBias(rng, 256, 0.01f);
   for (int k = 1; k <= 8; ++k)
     for (int variant = 0; variant < 6; ++variant) {
       samRouteConfig_t c = configFor(samPresetSam, 256, 8, k);
@@ -369,9 +367,7 @@ TEST(RouteGpu, SyncFreeCallsInARowEachStartFromZero) {
     std::vector<float> x = randomLogits(rng, j.T, j.E, 4.0f);
     if (j.badLogit) x[123 * j.E + 7] = -std::numeric_limits<float>::infinity();
     if (c.scoreFunc == samScoreSigmoid) {
-      std::uniform_real_distribution<float> ub(-0.02f, 0.02f);
-      run->biasHost.resize(j.E);
-      for (float& b : run->biasHost) b = ub(rng);
+      run->biasHost = randomBias(rng, j.E);
       run->c.selectionBias = run->biasHost.data();
     }
     const Logits lg = pack(x, j.dtype);
@@ -429,7 +425,6 @@ TEST(RouteGpu, FastShapesAndGeneralKernelAgree) {
   SKIP_WITHOUT_GPU();
 #if SAM_HAVE_CUDA
   auto rng = freshRng("gpu fast shapes");
-  std::uniform_real_distribution<float> ub(-0.02f, 0.02f);
   for (int mode = 0; mode <= 2; ++mode) {  // fast kernels with the hardware exp, with the exact exp; general kernel
     SCOPED_TRACE(mode == 0 ? "hardware exp" : mode == 1 ? "SAM_ROUTE_EXACT=1" : "SAM_ROUTE_GENERIC=1");
     const bool generic = mode == 2;
@@ -452,8 +447,7 @@ TEST(RouteGpu, FastShapesAndGeneralKernelAgree) {
         if (variant == 6) c.numGroups = 0, c.numRanks = E / 16, c.groupsPerToken = c.numRanks;  // all kept, gs 16
         c.topk = std::min(c.topk, c.groupsPerToken * E / (c.numGroups ? c.numGroups : c.numRanks));
         ASSERT_EQ(samRouteConfigCheck(&c), samSuccess) << describe(c) << samGetLastError();
-        std::vector<float> bias(E);
-        for (auto& v : bias) v = ub(rng);
+        const std::vector<float> bias = randomBias(rng, E);
         const bool withBias = variant == 2 || variant == 4;
         const int64_t sizes[] = {1, 33, 4099, 20000};
         const int64_t T = sizes[n % 4];
@@ -652,9 +646,7 @@ TEST(RouteGpu, ManyRoundsOfTheLongListRowKernel) {
   SKIP_WITHOUT_GPU();
 #if SAM_HAVE_CUDA
   auto rng = freshRng("gpu many rounds");
-  std::uniform_real_distribution<float> ub(-0.02f, 0.02f);
-  std::vector<float> bias(256);
-  for (float& b : bias) b = ub(rng);
+  const std::vector<float> bias = randomBias(rng, 256);
   compareForward({configFor(samPresetDeepseekV3, 256, 8, 8), 300001, samFloat32}, rng, &bias);
   compareForward({configFor(samPresetDeepseekV2, 256, 8, 6), 300007, samBfloat16}, rng);
 #endif

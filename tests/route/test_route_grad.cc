@@ -123,9 +123,7 @@ void checkGradient(samRouteConfig_t c, std::mt19937_64& rng) {
 
 TEST(RouteGradient, FiniteDifferencesEveryPresetAndOption) {
   auto rng = freshRng("grad");
-  std::vector<float> bias(32);
-  std::uniform_real_distribution<float> ub(-0.02f, 0.02f);
-  for (auto& v : bias) v = ub(rng);
+  const std::vector<float> bias = randomBias(rng, 32);
   const int rankNodes[4] = {0, 0, 1, 1};
   for (int p = 0; p <= samPresetDeepseekV3; ++p)
     for (int variant = 0; variant < 4; ++variant) {
