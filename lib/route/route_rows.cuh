@@ -217,7 +217,9 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   maxAbsBias = __int_as_float(warpMax(__float_as_int(maxAbsBias)));  // >= +0: the bits order as ints
   const float dSel = kSigmoidErr + (1.0f + maxAbsBias) * 0x1p-21f;
   const float keySlack = sigmoidKeySlack(maxAbsBias);
-  const int k = d.k, M = d.M;
+  // k is known at compile time for the short lists (launchRowsForK: a list
+  // of 2 for k = 1, of 3 for k = 2), so the unused picks' code and loads go.
+  const int k = kList <= 3 ? kList - 1 : d.k, M = d.M;
   constexpr bool allGroups = kAll;
   const bool groupMax = groupScoreIsMax(d);
   const int nCand = allGroups ? E : M * 32;
@@ -364,8 +366,13 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     for (int i = 0; i < kList; ++i) {
       if (i > k) break;
       const int e = keys[i] & kExpertBits;
-      // 16-bit softmax keys hold their logit exactly: no load, no L2 round trip.
-      xs[i] = kSoftmax && k16 ? keyLogit16(keys[i]) : toFloat<In>(rowPtr[e]);
+      // No load (no L2 round trip at the batch's end) where the logit is
+      // known: 16-bit softmax keys hold it exactly; with every group kept
+      // and k = 1 a proven pick is the row's max logit, m (a pick that is
+      // not the max shares its key's bucket with it, so with the runner-up,
+      // and is not proven).
+      constexpr bool pickIsMax = kSoftmax && kAll && kList == 2;
+      xs[i] = kSoftmax && k16 ? keyLogit16(keys[i]) : pickIsMax && i == 0 ? m : toFloat<In>(rowPtr[e]);
       act[i] = kSoftmax ? m - xs[i] : sigmoidApprox(xs[i]) + (hasBias ? biasPad[(e >> 5) * 33 + (e & 31)] : 0.0f);
     }
     auto sameInputs = [&](int i, int j) {
