@@ -603,8 +603,9 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
   // takes; a synchronising call keeps its slot (the host reads it, the next
   // call clears it).
   const bool vec4 = (reinterpret_cast<uintptr_t>(out.expertIdx) | reinterpret_cast<uintptr_t>(out.weights)) % 16 == 0;
-  CommitArgs a{p.idx,  p.w,        p.dropped,   p.expertCounts, p.rankCounts, out, T, k, E, R, p.small, out.status,
-               syncFree ? reinterpret_cast<uint32_t*>(p.otherSlot) : nullptr, syncFree ? p.smallBytes : 0, vec4};
+  uint32_t* clear = syncFree ? reinterpret_cast<uint32_t*>(p.otherSlot) : nullptr;
+  CommitArgs a{p.idx, p.w, p.dropped, p.expertCounts, p.rankCounts, out, T, k, E, R, p.small, out.status,
+               clear, clear ? p.smallBytes : 0, vec4};
   const int64_t slotItems = vec4 ? (n + 3) / 4 : n;
   const int64_t commitItems = std::max<int64_t>(std::max<int64_t>(slotItems, out.dropped ? T : 0), std::max(E, R));
   launchAfter(commitKernel, Launch{gridFor(commitItems), 256, 0}, st, fn, a);
