@@ -149,68 +149,6 @@ struct Launch {
   int sms = 0;        // planLaunch: the device's SMs
 };
 
-// The launch shape of a kernel for one (device, shared-memory need): queried
-// once and cached (the queries cost microseconds, a call can take ~20 us).
-// Callers hold gWorkspaceMutex.
-struct Plan {
-  int warps = 0, perSm = 0, sms = 0;  // blocks of `warps` warps that fit on one SM, SMs
-  size_t smem = 0;
-};
-
-template <typename Kernel>
-Plan queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWarp, const char* fn);
-std::map<std::tuple<int, const void*, size_t, size_t>, Plan>& planCache() {
-  static auto* m = new std::map<std::tuple<int, const void*, size_t, size_t>, Plan>();
-  return *m;
-}
-
-// A persistent grid for `units` warps of work: as many blocks as fit at once
-// (at most maxPerSm per SM when it is > 0), fewer when there is less work.
-template <typename Kernel>
-Launch planLaunch(Kernel kernel, size_t smemFixed, size_t smemPerWarp, int64_t units, const char* fn,
-                  int maxPerSm = 0) {
-  int device = 0;
-  ROUTE_CUDA(cudaGetDevice(&device));
-  const auto key = std::make_tuple(device, reinterpret_cast<const void*>(kernel), smemFixed, smemPerWarp);
-  auto it = planCache().find(key);
-  if (it == planCache().end()) it = planCache().emplace(key, queryLaunch(kernel, device, smemFixed, smemPerWarp, fn)).first;
-  const Plan& p = it->second;
-  Launch l;
-  l.threads = p.warps * 32;
-  l.smem = p.smem;
-  const int perSm = maxPerSm > 0 ? std::min(maxPerSm, p.perSm) : p.perSm;
-  const int64_t need = (units + p.warps - 1) / p.warps;
-  l.maxBlocks = perSm * p.sms;
-  l.sms = p.sms;
-  l.blocks = (int)std::max<int64_t>(1, std::min<int64_t>(need, l.maxBlocks));
-  return l;
-}
-
-template <typename Kernel>
-Plan queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWarp, const char* fn) {
-  int sms = 0, maxSmem = 0;
-  ROUTE_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  ROUTE_CUDA(cudaDeviceGetAttribute(&maxSmem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  Plan l;
-  l.warps = 8;
-  while (l.warps > 1 && smemFixed + l.warps * smemPerWarp > 64 * 1024) l.warps /= 2;
-  l.smem = smemFixed + l.warps * smemPerWarp;
-  if (l.smem > (size_t)maxSmem)
-    throwError(samNotSupported, std::string(fn) + ": numExperts too large for the CUDA kernel's shared memory");
-  // The attribute is per kernel, not per launch: only ever raise it (a cached
-  // plan with more shared memory must still launch).
-  static std::map<const void*, size_t> raised;  // callers hold gWorkspaceMutex
-  size_t& most = raised[reinterpret_cast<const void*>(kernel)];
-  if (l.smem > most) {
-    ROUTE_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)l.smem));
-    most = l.smem;
-  }
-  ROUTE_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&l.perSm, kernel, l.warps * 32, l.smem));
-  l.perSm = std::max(l.perSm, 1);
-  l.sms = sms;
-  return l;
-}
-
 // What the launches need to know of the current device, queried once.
 // Callers hold gWorkspaceMutex.
 struct DeviceInfo {
@@ -231,6 +169,67 @@ const DeviceInfo& deviceInfo(const char* fn) {
     it = known.emplace(device, info).first;
   }
   return it->second;
+}
+
+// The launch shape of a kernel for one (device, shared-memory need): queried
+// once and cached (the queries cost microseconds, a call can take ~20 us).
+// Callers hold gWorkspaceMutex.
+struct Plan {
+  int warps = 0, perSm = 0;  // blocks of `warps` warps that fit on one SM
+  size_t smem = 0;
+};
+
+template <typename Kernel>
+Plan queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWarp, const char* fn);
+std::map<std::tuple<int, const void*, size_t, size_t>, Plan>& planCache() {
+  static auto* m = new std::map<std::tuple<int, const void*, size_t, size_t>, Plan>();
+  return *m;
+}
+
+// A persistent grid for `units` warps of work: as many blocks as fit at once
+// (at most maxPerSm per SM when it is > 0), fewer when there is less work.
+template <typename Kernel>
+Launch planLaunch(Kernel kernel, size_t smemFixed, size_t smemPerWarp, int64_t units, const char* fn,
+                  int maxPerSm = 0) {
+  int device = 0;
+  ROUTE_CUDA(cudaGetDevice(&device));
+  const auto key = std::make_tuple(device, reinterpret_cast<const void*>(kernel), smemFixed, smemPerWarp);
+  auto it = planCache().find(key);
+  if (it == planCache().end())
+    it = planCache().emplace(key, queryLaunch(kernel, device, smemFixed, smemPerWarp, fn)).first;
+  const Plan& p = it->second;
+  Launch l;
+  l.threads = p.warps * 32;
+  l.smem = p.smem;
+  const int perSm = maxPerSm > 0 ? std::min(maxPerSm, p.perSm) : p.perSm;
+  const int64_t need = (units + p.warps - 1) / p.warps;
+  l.sms = deviceInfo(fn).sms;
+  l.maxBlocks = perSm * l.sms;
+  l.blocks = (int)std::max<int64_t>(1, std::min<int64_t>(need, l.maxBlocks));
+  return l;
+}
+
+template <typename Kernel>
+Plan queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWarp, const char* fn) {
+  int maxSmem = 0;
+  ROUTE_CUDA(cudaDeviceGetAttribute(&maxSmem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  Plan l;
+  l.warps = 8;
+  while (l.warps > 1 && smemFixed + l.warps * smemPerWarp > 64 * 1024) l.warps /= 2;
+  l.smem = smemFixed + l.warps * smemPerWarp;
+  if (l.smem > (size_t)maxSmem)
+    throwError(samNotSupported, std::string(fn) + ": numExperts too large for the CUDA kernel's shared memory");
+  // The attribute is per kernel, not per launch: only ever raise it (a cached
+  // plan with more shared memory must still launch).
+  static std::map<const void*, size_t> raised;  // callers hold gWorkspaceMutex
+  size_t& most = raised[reinterpret_cast<const void*>(kernel)];
+  if (l.smem > most) {
+    ROUTE_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)l.smem));
+    most = l.smem;
+  }
+  ROUTE_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&l.perSm, kernel, l.warps * 32, l.smem));
+  l.perSm = std::max(l.perSm, 1);
+  return l;
 }
 
 // Launches a kernel as a programmatic dependent of the one before it in the
@@ -603,8 +602,9 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
   // takes; a synchronising call keeps its slot (the host reads it, the next
   // call clears it).
   const bool vec4 = (reinterpret_cast<uintptr_t>(out.expertIdx) | reinterpret_cast<uintptr_t>(out.weights)) % 16 == 0;
-  CommitArgs a{p.idx,  p.w,        p.dropped,   p.expertCounts, p.rankCounts, out, T, k, E, R, p.small, out.status,
-               syncFree ? reinterpret_cast<uint32_t*>(p.otherSlot) : nullptr, syncFree ? p.smallBytes : 0, vec4};
+  uint32_t* clear = syncFree ? reinterpret_cast<uint32_t*>(p.otherSlot) : nullptr;
+  CommitArgs a{p.idx, p.w, p.dropped, p.expertCounts, p.rankCounts, out, T, k, E, R, p.small, out.status,
+               clear, clear ? p.smallBytes : 0, vec4};
   const int64_t slotItems = vec4 ? (n + 3) / 4 : n;
   const int64_t commitItems = std::max<int64_t>(std::max<int64_t>(slotItems, out.dropped ? T : 0), std::max(E, R));
   launchAfter(commitKernel, Launch{gridFor(commitItems), 256, 0}, st, fn, a);

@@ -1,6 +1,7 @@
 // The CUDA row kernel's launch shape: how many warps route a call's batches,
-// in blocks of how many; and from which size it takes a call at all. Plain arithmetic, shared by the launch
-// (route_cuda.cu) and its host tests (tests/route/test_route_grid.cc).
+// in blocks of how many; and from which size it takes a call at all. Plain
+// arithmetic, shared by the launch (route_cuda.cu) and its host tests
+// (tests/route/test_route_grid.cc).
 #pragma once
 
 #include <algorithm>

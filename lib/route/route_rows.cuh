@@ -57,7 +57,8 @@ struct SliceLayout {
 template <typename In, int V>
 struct WarpLayout {
   static constexpr int kScoreStride = 2 * V + 1;
-  static constexpr int kWords = (2 * SliceLayout<In>::kWords + SliceLayout<In>::kRows * kScoreStride + 3) & ~3;  // keeps 16-byte alignment
+  // Rounded up to 4 words: every warp's region stays 16-byte aligned (cp.async).
+  static constexpr int kWords = (2 * SliceLayout<In>::kWords + SliceLayout<In>::kRows * kScoreStride + 3) & ~3;
 };
 
 __device__ __forceinline__ void cpAsync16(void* smem, const void* gmem) {
