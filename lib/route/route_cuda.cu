@@ -358,8 +358,7 @@ bool launchRowKernel(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, 
   Launch l = planLaunch(kernel, smemFixed, perWarp, batches, fn, perSm);
   if (onlyIfManyRounds && batches <= 2 * (int64_t)l.maxBlocks * (l.threads / 32)) return false;
   if (perSm == 0) applyRowGrid(batches, !fast::rowShortWork<In>(kList), smemFixed, perWarp, l);
-  kernel<<<l.blocks, l.threads, l.smem, st>>>(d, x, T, o, counts);
-  ROUTE_CUDA(cudaGetLastError());
+  launchAfter(kernel, l, st, fn, d, x, T, o, counts);
   return true;
 }
 
@@ -418,8 +417,7 @@ void launchFast(const DevSpec& d, const void* logits, int64_t T, const FwdOut& o
     }
   }
   const Launch l = planLaunch(fast::routeFastKernel<In, V>, fixed, perWarp, T, fn);
-  fast::routeFastKernel<In, V><<<l.blocks, l.threads, l.smem, st>>>(d, x, T, o, counts, stats);
-  ROUTE_CUDA(cudaGetLastError());
+  launchAfter(fast::routeFastKernel<In, V>, l, st, fn, d, x, T, o, counts, stats);
 }
 
 template <typename In>
@@ -605,9 +603,12 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
   uint32_t* clear = syncFree ? reinterpret_cast<uint32_t*>(p.otherSlot) : nullptr;
   CommitArgs a{p.idx, p.w, p.dropped, p.expertCounts, p.rankCounts, out, T, k, E, R, p.small, out.status,
                clear, clear ? p.smallBytes : 0, vec4};
+  // One thread per count and per token's drop (commitKernel has no loop for
+  // them), and enough for the slots, which it copies in a grid-stride loop.
   const int64_t slotItems = vec4 ? (n + 3) / 4 : n;
-  const int64_t commitItems = std::max<int64_t>(std::max<int64_t>(slotItems, out.dropped ? T : 0), std::max(E, R));
-  launchAfter(commitKernel, Launch{gridFor(commitItems), 256, 0}, st, fn, a);
+  const int64_t oneEach = std::max<int64_t>(out.dropped ? T : 0, std::max(E, R));
+  const int commitBlocks = (int)std::max<int64_t>(gridFor(slotItems), (oneEach + 255) / 256);
+  launchAfter(commitKernel, Launch{commitBlocks, 256, 0}, st, fn, a);
   if (syncFree) {
     ws.zeroBytes[1 - slot] = p.smallBytes;
     ws.slot = 1 - slot;

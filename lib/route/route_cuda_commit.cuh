@@ -29,9 +29,14 @@ __global__ void commitKernel(CommitArgs a) {
   // the last call's are done (stream order), so it is zeroed before the wait,
   // while the kernels before this one still run.
   for (int64_t i = tid; i < (int64_t)(a.clearBytes + 3) / 4; i += stride) a.clear[i] = 0;
+  // The next call's first kernel (launchAfter) may take SM slots now; it
+  // waits for this kernel's end before it reads or writes anything global.
+  letNextKernelLaunch();
   waitForPreviousKernel();
-  // This thread's first four slots are loaded with the flags (one round trip
+  // This thread's first items are loaded with the flags (one round trip
   // before the stores, not two); they are stored only if all was finite.
+  // The grid covers every count and token (forwardCuda's commitItems), so
+  // the counts and drops need no loop.
   const int64_t n = a.T * a.k, n4 = a.vec4 ? n / 4 : 0;
   int4 firstIdx{};
   float4 firstW{};
@@ -39,6 +44,11 @@ __global__ void commitKernel(CommitArgs a) {
     firstIdx = reinterpret_cast<const int4*>(a.idx)[tid];
     firstW = reinterpret_cast<const float4*>(a.w)[tid];
   }
+  const bool dropOut = a.out.dropped && tid < a.T, expertOut = a.out.expertCounts && tid < a.E,
+             rankOut = a.out.rankCounts && tid < a.R;
+  const int32_t dropped = dropOut && a.dropped ? a.dropped[tid] : 0;
+  const int32_t expertCount = expertOut ? a.expertCounts[tid] : 0;
+  const int32_t rankCount = rankOut ? a.rankCounts[tid] : 0;
   const unsigned long long badLogit = a.small->badLogit, badBias = a.small->badBias;
   const bool bad = badLogit != 0 || badBias != 0;
   if (a.status && blockIdx.x == 0 && threadIdx.x == 0) {
@@ -66,10 +76,7 @@ __global__ void commitKernel(CommitArgs a) {
     a.out.expertIdx[i] = a.idx[i];
     a.out.weights[i] = a.w[i];
   }
-  if (a.out.dropped)
-    for (int64_t i = tid; i < a.T; i += stride) a.out.dropped[i] = a.dropped ? a.dropped[i] : 0;
-  if (a.out.expertCounts)
-    for (int64_t i = tid; i < a.E; i += stride) a.out.expertCounts[i] = a.expertCounts[i];
-  if (a.out.rankCounts)
-    for (int64_t i = tid; i < a.R; i += stride) a.out.rankCounts[i] = a.rankCounts[i];
+  if (dropOut) a.out.dropped[tid] = dropped;
+  if (expertOut) a.out.expertCounts[tid] = expertCount;
+  if (rankOut) a.out.rankCounts[tid] = rankCount;
 }

@@ -202,6 +202,10 @@ __device__ FastShared fastSetup(const DevSpec& d, const FwdOut& o, int wantCount
     for (int j = threadIdx.x; j < d.R; j += blockDim.x) hR[j] = 0;
   }
   for (int j = threadIdx.x; j < 64; j += blockDim.x) sExp2[j] = kExp2TableDev[j];
+  // Launched by launchAfter, the kernel may start while the previous kernel
+  // in the stream (which may have written the bias or the logits, or read
+  // the workspace) still runs: nothing global is read or written above.
+  waitForPreviousKernel();
   if (d.bias)
     for (int j = threadIdx.x; j < E; j += blockDim.x) {
       sBias[j] = d.bias[j];
