@@ -29,10 +29,14 @@ __global__ void commitKernel(CommitArgs a) {
   // the last call's are done (stream order), so it is zeroed before the wait,
   // while the kernels before this one still run.
   for (int64_t i = tid; i < (int64_t)(a.clearBytes + 3) / 4; i += stride) a.clear[i] = 0;
-  // The next call's first kernel (launchAfter) may take SM slots now; it
-  // waits for this kernel's end before it reads or writes anything global.
-  letNextKernelLaunch();
   waitForPreviousKernel();
+  // The next call's first kernel (launchAfter) is scheduled now, while this
+  // one copies; it waits for this kernel's end before it touches anything
+  // global. Not before the wait: its blocks would then fill the SM slots
+  // left free beside the row kernel, unevenly (where commit blocks sit,
+  // fewer fit), and run unbalanced (H200, T = 65536: switch and gshard
+  // fp32, whose row kernel leaves half of each SM free, were 4 us slower).
+  letNextKernelLaunch();
   // This thread's first items are loaded with the flags (one round trip
   // before the stores, not two); they are stored only if all was finite.
   // The grid covers every count and token (forwardCuda's commitItems), so
