@@ -154,6 +154,7 @@ struct Launch {
 struct DeviceInfo {
   int sms = 0;
   bool dependentLaunches = false;  // programmatic dependent launches: compute capability 9.0 and later
+  size_t smemPerSm = 0, smemReservedPerBlock = 0, smemPerBlockOptin = 0;
 };
 const DeviceInfo& deviceInfo(const char* fn) {
   static std::map<int, DeviceInfo> known;
@@ -166,6 +167,11 @@ const DeviceInfo& deviceInfo(const char* fn) {
     ROUTE_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
     ROUTE_CUDA(cudaDeviceGetAttribute(&info.sms, cudaDevAttrMultiProcessorCount, device));
     info.dependentLaunches = major >= 9;
+    int perSm = 0, reserved = 0, optin = 0;
+    ROUTE_CUDA(cudaDeviceGetAttribute(&perSm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
+    ROUTE_CUDA(cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, device));
+    ROUTE_CUDA(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    info.smemPerSm = perSm, info.smemReservedPerBlock = reserved, info.smemPerBlockOptin = optin;
     it = known.emplace(device, info).first;
   }
   return it->second;
@@ -209,6 +215,19 @@ Launch planLaunch(Kernel kernel, size_t smemFixed, size_t smemPerWarp, int64_t u
   return l;
 }
 
+// Lets `kernel` launch with `bytes` of dynamic shared memory. The attribute
+// is per kernel, not per launch: only ever raised (a cached plan with more
+// shared memory must still launch). Callers hold gWorkspaceMutex.
+template <typename Kernel>
+void allowSmem(Kernel kernel, size_t bytes, const char* fn) {
+  static std::map<const void*, size_t> raised;
+  size_t& most = raised[reinterpret_cast<const void*>(kernel)];
+  if (bytes > most) {
+    ROUTE_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    most = bytes;
+  }
+}
+
 template <typename Kernel>
 Plan queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWarp, const char* fn) {
   int maxSmem = 0;
@@ -219,14 +238,7 @@ Plan queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWarp
   l.smem = smemFixed + l.warps * smemPerWarp;
   if (l.smem > (size_t)maxSmem)
     throwError(samNotSupported, std::string(fn) + ": numExperts too large for the CUDA kernel's shared memory");
-  // The attribute is per kernel, not per launch: only ever raise it (a cached
-  // plan with more shared memory must still launch).
-  static std::map<const void*, size_t> raised;  // callers hold gWorkspaceMutex
-  size_t& most = raised[reinterpret_cast<const void*>(kernel)];
-  if (l.smem > most) {
-    ROUTE_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)l.smem));
-    most = l.smem;
-  }
+  allowSmem(kernel, l.smem, fn);
   ROUTE_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&l.perSm, kernel, l.warps * 32, l.smem));
   l.perSm = std::max(l.perSm, 1);
   return l;
@@ -342,6 +354,23 @@ void applyRowGrid(int64_t batches, bool twoRounds, size_t smemFixed, size_t smem
   l.smem = smemFixed + g.warpsPerBlock * smemPerWarp;
 }
 
+// The shared memory to ask for so that no SM can hold more than its share
+// of the grid's blocks (l.blocks over the SMs, rounded up); l.smem if that
+// is more, or if the share cannot be pinned. The row kernel is launched as
+// a dependent of the previous kernel, so its blocks are placed while that
+// one's still run; where more than the share fit, some SMs took more and
+// the grid ran unbalanced (H200, T = 65536, switch fp32, 4 blocks of 8 warps
+// fit per SM, 2 needed: 25.2 -> 28.5 us).
+size_t evenSpreadSmem(const Launch& l, const char* fn) {
+  const DeviceInfo& dev = deviceInfo(fn);
+  const size_t share = (size_t)((l.blocks + l.sms - 1) / l.sms);
+  // A block takes its bytes plus the reserved ones; share + 1 of them must not fit.
+  const size_t pinned = dev.smemPerSm / (share + 1) + 128 - dev.smemReservedPerBlock;
+  const bool shareFits = share * (pinned + dev.smemReservedPerBlock) <= dev.smemPerSm;
+  if (!shareFits || pinned > dev.smemPerBlockOptin) return l.smem;
+  return std::max(l.smem, pinned);
+}
+
 // One instance of the row kernel, built for kMinBlocks blocks per SM.
 // Returns false (launching nothing) if onlyIfManyRounds is set and the
 // batches need no more than two rounds of its grid.
@@ -358,6 +387,8 @@ bool launchRowKernel(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, 
   Launch l = planLaunch(kernel, smemFixed, perWarp, batches, fn, perSm);
   if (onlyIfManyRounds && batches <= 2 * (int64_t)l.maxBlocks * (l.threads / 32)) return false;
   if (perSm == 0) applyRowGrid(batches, !fast::rowShortWork<In>(kList), smemFixed, perWarp, l);
+  l.smem = evenSpreadSmem(l, fn);
+  allowSmem(kernel, l.smem, fn);
   launchAfter(kernel, l, st, fn, d, x, T, o, counts);
   return true;
 }
@@ -417,7 +448,10 @@ void launchFast(const DevSpec& d, const void* logits, int64_t T, const FwdOut& o
     }
   }
   const Launch l = planLaunch(fast::routeFastKernel<In, V>, fixed, perWarp, T, fn);
-  launchAfter(fast::routeFastKernel<In, V>, l, st, fn, d, x, T, o, counts, stats);
+  // A plain launch: calls this small are bound by the host's enqueue, which
+  // a dependent launch lengthens (H200, T = 4096: 8.0 -> 9.7 us per call).
+  fast::routeFastKernel<In, V><<<l.blocks, l.threads, l.smem, st>>>(d, x, T, o, counts, stats);
+  ROUTE_CUDA(cudaGetLastError());
 }
 
 template <typename In>
