@@ -354,23 +354,6 @@ void applyRowGrid(int64_t batches, bool twoRounds, size_t smemFixed, size_t smem
   l.smem = smemFixed + g.warpsPerBlock * smemPerWarp;
 }
 
-// The shared memory to ask for so that no SM can hold more than its share
-// of the grid's blocks (l.blocks over the SMs, rounded up); l.smem if that
-// is more, or if the share cannot be pinned. The row kernel is launched as
-// a dependent of the previous kernel, so its blocks are placed while that
-// one's still run; where more than the share fit, some SMs took more and
-// the grid ran unbalanced (H200, T = 65536, switch fp32, 4 blocks of 8 warps
-// fit per SM, 2 needed: 25.2 -> 28.5 us).
-size_t evenSpreadSmem(const Launch& l, const char* fn) {
-  const DeviceInfo& dev = deviceInfo(fn);
-  const size_t share = (size_t)((l.blocks + l.sms - 1) / l.sms);
-  // A block takes its bytes plus the reserved ones; share + 1 of them must not fit.
-  const size_t pinned = dev.smemPerSm / (share + 1) + 128 - dev.smemReservedPerBlock;
-  const bool shareFits = share * (pinned + dev.smemReservedPerBlock) <= dev.smemPerSm;
-  if (!shareFits || pinned > dev.smemPerBlockOptin) return l.smem;
-  return std::max(l.smem, pinned);
-}
-
 // One instance of the row kernel, built for kMinBlocks blocks per SM.
 // Returns false (launching nothing) if onlyIfManyRounds is set and the
 // batches need no more than two rounds of its grid.
@@ -387,7 +370,8 @@ bool launchRowKernel(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, 
   Launch l = planLaunch(kernel, smemFixed, perWarp, batches, fn, perSm);
   if (onlyIfManyRounds && batches <= 2 * (int64_t)l.maxBlocks * (l.threads / 32)) return false;
   if (perSm == 0) applyRowGrid(batches, !fast::rowShortWork<In>(kList), smemFixed, perWarp, l);
-  l.smem = evenSpreadSmem(l, fn);
+  const DeviceInfo& dev = deviceInfo(fn);
+  l.smem = evenSpreadSmem(l.blocks, l.sms, l.smem, dev.smemPerSm, dev.smemReservedPerBlock, dev.smemPerBlockOptin);
   allowSmem(kernel, l.smem, fn);
   launchAfter(kernel, l, st, fn, d, x, T, o, counts);
   return true;

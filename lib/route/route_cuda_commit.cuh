@@ -32,10 +32,10 @@ __global__ void commitKernel(CommitArgs a) {
   waitForPreviousKernel();
   // The next call's first kernel (launchAfter) is scheduled now, while this
   // one copies; it waits for this kernel's end before it touches anything
-  // global. Not before the wait: its blocks would then fill the SM slots
-  // left free beside the row kernel, unevenly (where commit blocks sit,
-  // fewer fit), and run unbalanced (H200, T = 65536: switch and gshard
-  // fp32, whose row kernel leaves half of each SM free, were 4 us slower).
+  // global. Not before the wait: its blocks then filled the SM slots left
+  // free beside this call's row kernel, unevenly, and ran unbalanced (H200,
+  // T = 65536, measured before evenSpreadSmem in route_grid.h: switch and
+  // gshard fp32 4 us slower).
   letNextKernelLaunch();
   // This thread's first items are loaded with the flags (one round trip
   // before the stores, not two); they are stored only if all was finite.

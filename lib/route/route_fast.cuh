@@ -202,9 +202,10 @@ __device__ FastShared fastSetup(const DevSpec& d, const FwdOut& o, int wantCount
     for (int j = threadIdx.x; j < d.R; j += blockDim.x) hR[j] = 0;
   }
   for (int j = threadIdx.x; j < 64; j += blockDim.x) sExp2[j] = kExp2TableDev[j];
-  // Launched by launchAfter, the kernel may start while the previous kernel
-  // in the stream (which may have written the bias or the logits, or read
-  // the workspace) still runs: nothing global is read or written above.
+  // A kernel launched by launchAfter (the row and retry kernels) may start
+  // while the previous kernel in the stream still runs, and that one may
+  // have written the bias or the logits, or still read the workspace:
+  // nothing global is read or written above. (A no-op after a plain launch.)
   waitForPreviousKernel();
   if (d.bias)
     for (int j = threadIdx.x; j < E; j += blockDim.x) {

@@ -10,6 +10,7 @@
 
 namespace {
 
+using sam::route::evenSpreadSmem;
 using sam::route::RowGrid;
 using sam::route::rowGrid;
 
@@ -88,6 +89,44 @@ TEST(RowKernelPays, TheSizesMeasuredOnAnH200) {
         before = now;
       }
     }
+}
+
+// An H200's shared memory: per SM, reserved per block, most per block.
+constexpr size_t kH200SmemPerSm = 233472, kH200Reserved = 1024, kH200Optin = 232448;
+
+// Blocks of `bytes` (plus the reserved ones) that fit on one SM by shared memory.
+int64_t blocksThatFit(size_t bytes, size_t smemPerSm, size_t reserved) { return smemPerSm / (bytes + reserved); }
+
+TEST(EvenSpreadSmem, TheShapesMeasuredOnAnH200) {
+  // switch fp32, T = 65536: 256 blocks of 8 warps, ~51 KB each; 4 would fit per SM.
+  const size_t need = 8 * 6208 + 1056;
+  ASSERT_EQ(blocksThatFit(need, kH200SmemPerSm, kH200Reserved), 4);
+  const size_t pinned = evenSpreadSmem(256, kH200Sms, need, kH200SmemPerSm, kH200Reserved, kH200Optin);
+  EXPECT_EQ(blocksThatFit(pinned, kH200SmemPerSm, kH200Reserved), 2);
+  // A full grid (T = 1M, or 16-bit k <= 2 at T = 65536: 4 blocks per SM) keeps its bytes.
+  EXPECT_EQ(evenSpreadSmem(4 * kH200Sms, kH200Sms, need, kH200SmemPerSm, kH200Reserved, kH200Optin), need);
+  // One block per SM (T = 16384: 128 blocks of 4 warps).
+  const size_t one = evenSpreadSmem(128, kH200Sms, need / 2, kH200SmemPerSm, kH200Reserved, kH200Optin);
+  EXPECT_EQ(blocksThatFit(one, kH200SmemPerSm, kH200Reserved), 1);
+}
+
+TEST(EvenSpreadSmem, PromisesOverASweep) {
+  std::mt19937_64 rng(20261128);
+  for (int i = 0; i < 20000; ++i) {
+    const int sms = 1 + (int)(rng() % 200);
+    const int64_t blocks = 1 + (int64_t)(rng() % (8 * sms));
+    const size_t smemPerSm = 16384 + rng() % 262144, reserved = rng() % 2048;
+    const size_t optin = smemPerSm / (1 + rng() % 2) - reserved / 2;
+    const size_t need = rng() % (smemPerSm / 2);
+    const size_t got = evenSpreadSmem(blocks, sms, need, smemPerSm, reserved, optin);
+    const int64_t share = (blocks + sms - 1) / sms;
+    SCOPED_TRACE(testing::Message() << "blocks=" << blocks << " sms=" << sms << " smemPerSm=" << smemPerSm
+                                    << " reserved=" << reserved << " optin=" << optin << " need=" << need);
+    ASSERT_GE(got, need);  // never less than the kernel needs
+    if (got == need) continue;
+    ASSERT_LE(got, optin);  // a launch the device accepts
+    ASSERT_EQ(blocksThatFit(got, smemPerSm, reserved), share);  // the share fits, and no more
+  }
 }
 
 }  // namespace
