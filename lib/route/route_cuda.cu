@@ -274,6 +274,23 @@ void checkCudaLimits(const RouteSpec& s, const char* fn) {
                                     ", the CUDA kernels take at most " + std::to_string(kMaxCudaExperts));
 }
 
+// A call's state lives on the host between calls (which workspace slot is
+// clean, the pinned staging buffer, the event of the last call), and the
+// workspace is shared with every other call on the device: a graph replaying
+// a captured call would reuse a slot its last replay left dirty (counts
+// doubled, a bad-logit flag kept) and race eager calls on other streams. So
+// a capture is refused before anything is enqueued, rather than recorded
+// wrong. (A capturable call would need its own graph-owned workspace, zeroed
+// by a node of its own.)
+void refuseGraphCapture(cudaStream_t st, const char* fn) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  ROUTE_CUDA(cudaStreamIsCapturing(st, &capture));
+  if (capture != cudaStreamCaptureStatusNone)
+    throwError(samNotSupported, std::string(fn) +
+                                    ": the stream is capturing a CUDA graph; routing on samMemCuda cannot be "
+                                    "captured (its workspace state is kept on the host between calls)");
+}
+
 DevSpec toDev(const RouteSpec& s, int* nodeData) {
   DevSpec d{};
   d.E = s.E, d.R = s.R, d.G = s.G, d.M = s.M, d.N = s.N, d.k = s.k;
@@ -498,6 +515,7 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
                  const samRouteOutput_t& out, samRouteStats_t* stats, void* stream, const char* fn) {
   checkCudaLimits(spec, fn);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
+  refuseGraphCapture(st, fn);
   const int E = spec.E, R = spec.R, k = spec.k;
   const bool capacity = spec.capacityFactor > 0.0f;
   const int64_t n = T * k;
@@ -653,6 +671,7 @@ void backwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype
                   float* gradLogits, void* stream, const char* fn) {
   checkCudaLimits(spec, fn);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
+  refuseGraphCapture(st, fn);
   const int E = spec.E;
   std::lock_guard<std::mutex> lock(gWorkspaceMutex);
   int device = 0;

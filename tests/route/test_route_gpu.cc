@@ -331,6 +331,55 @@ TEST(RouteGpu, NonFiniteLogitsWriteNothing) {
 #endif
 }
 
+// A call on a stream that is capturing a CUDA graph is refused with a named
+// error before anything is enqueued: the capture stays valid and ends with
+// an empty graph, and the outputs and status are untouched. A call after
+// the capture works as before.
+TEST(RouteGpu, GraphCaptureIsRefusedCleanly) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  samRouteConfig_t c = preset(samPresetSam, 256, 8);
+  const int64_t T = 300;
+  auto rng = freshRng("gpu graph capture");
+  const std::vector<float> x = randomLogits(rng, T, 256);
+  Dev<float> dx(x.size());
+  dx.upload(x.data(), x.size() * 4);
+  Dev<int32_t> idx(T * c.topk, 0x11), status(3, 0x11);
+  Dev<float> w(T * c.topk, 0x11), grad(T * 256, 0x11);
+  samRouteOutput_t out{idx.p, w.p, nullptr, nullptr, nullptr, status.p};
+  cudaStream_t st = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), cudaSuccess);
+  for (bool syncFree : {true, false}) {
+    SCOPED_TRACE(syncFree ? "sync-free" : "synchronising");
+    samRouteStats_t stats;
+    ASSERT_EQ(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    EXPECT_EQ(samRouteForward(&c, samMemCuda, dx.p, samFloat32, T, &out, syncFree ? nullptr : &stats, st),
+              samNotSupported);
+    EXPECT_NE(std::string(samGetLastError()).find("capturing a CUDA graph"), std::string::npos) << samGetLastError();
+    EXPECT_EQ(samRouteBackward(&c, samMemCuda, dx.p, samFloat32, T, idx.p, w.p, nullptr, grad.p, st),
+              samNotSupported);
+    cudaGraph_t graph = nullptr;
+    ASSERT_EQ(cudaStreamEndCapture(st, &graph), cudaSuccess);  // still valid: nothing was captured
+    size_t nodes = 1;
+    EXPECT_EQ(cudaGraphGetNodes(graph, nullptr, &nodes), cudaSuccess);
+    EXPECT_EQ(nodes, 0u);
+    cudaGraphDestroy(graph);
+  }
+  for (int32_t v : idx.download()) ASSERT_EQ(v, 0x11111111);
+  for (int32_t v : status.download()) ASSERT_EQ(v, 0x11111111);
+  const std::vector<float> g = grad.download();
+  for (float v : g) ASSERT_EQ(std::memcmp(&v, &g[0], 4), 0);
+  // Outside a capture the same call routes as the reference does.
+  EXPECT_EQ(samRouteForward(&c, samMemCuda, dx.p, samFloat32, T, &out, nullptr, st), samSuccess) << samGetLastError();
+  ASSERT_EQ(cudaStreamSynchronize(st), cudaSuccess);
+  EXPECT_EQ(status.download(), (std::vector<int32_t>{samSuccess, -1, -1}));
+  HostOut h(T, c.topk, 256, 8);
+  ASSERT_EQ(samRouteForward(&c, samMemHost, x.data(), samFloat32, T, &h.out, nullptr, nullptr), samSuccess);
+  EXPECT_EQ(idx.download(), h.idx);
+  cudaStreamDestroy(st);
+#endif
+}
+
 // Sync-free calls back to back on one stream, without a sync between them:
 // each call's counts must start from zero although only the first one (and
 // the one after a synchronising call) clears the workspace; the others rely
