@@ -39,7 +39,7 @@ __global__ void commitKernel(CommitArgs a) {
   letNextKernelLaunch();
   // This thread's first items are loaded with the flags (one round trip
   // before the stores, not two); they are stored only if all was finite.
-  // The grid covers every count and token (forwardCuda's commitItems), so
+  // The grid covers every count and token (forwardCuda's commitBlocks), so
   // the counts and drops need no loop.
   const int64_t n = a.T * a.k, n4 = a.vec4 ? n / 4 : 0;
   int4 firstIdx{};
