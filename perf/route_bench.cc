@@ -5,7 +5,7 @@
 //
 //   route_bench [-t tokens] [-e experts] [-r ranks] [-n iters] [-w warmup] [--torch FILE] [--only PRESET]
 //
-// Two timings per case, after w warm-up calls:
+// Three timings per case, after w warm-up calls:
 //  - sync: the median over n calls of CUDA events around ONE call with stats
 //    (the call synchronises its stream once, see docs/ROUTING.md);
 //  - sync-free: out->status given and stats NULL, so calls only enqueue work:
