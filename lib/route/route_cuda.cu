@@ -314,7 +314,6 @@ DevSpec toDev(const RouteSpec& s, int* nodeData) {
   return d;
 }
 
-// Uploads the node layout (rankNode, nodeRankStart, nodeRanks) through the pinned buffer.
 // The node tables the kernels read (DevSpec::nodes): rank -> node, then
 // each node's first rank and its ranks.
 std::vector<int> nodeTables(const RouteSpec& s) {
@@ -324,6 +323,7 @@ std::vector<int> nodeTables(const RouteSpec& s) {
   return v;
 }
 
+// Uploads the node tables through the pinned buffer.
 void uploadNodes(const RouteSpec& s, int* dst, int* hostStage, cudaStream_t st, const char* fn) {
   const std::vector<int> v = nodeTables(s);
   std::memcpy(hostStage, v.data(), v.size() * sizeof(int));
