@@ -186,7 +186,7 @@ struct Plan {
 };
 
 template <typename Kernel>
-Plan queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWarp, const char* fn);
+Plan queryLaunch(Kernel kernel, size_t smemFixed, size_t smemPerWarp, const char* fn);
 std::map<std::tuple<int, const void*, size_t, size_t>, Plan>& planCache() {
   static auto* m = new std::map<std::tuple<int, const void*, size_t, size_t>, Plan>();
   return *m;
@@ -202,7 +202,7 @@ Launch planLaunch(Kernel kernel, size_t smemFixed, size_t smemPerWarp, int64_t u
   const auto key = std::make_tuple(device, reinterpret_cast<const void*>(kernel), smemFixed, smemPerWarp);
   auto it = planCache().find(key);
   if (it == planCache().end())
-    it = planCache().emplace(key, queryLaunch(kernel, device, smemFixed, smemPerWarp, fn)).first;
+    it = planCache().emplace(key, queryLaunch(kernel, smemFixed, smemPerWarp, fn)).first;
   const Plan& p = it->second;
   Launch l;
   l.threads = p.warps * 32;
@@ -228,15 +228,14 @@ void allowSmem(Kernel kernel, size_t bytes, const char* fn) {
   }
 }
 
+// The plan of `kernel` on the current device.
 template <typename Kernel>
-Plan queryLaunch(Kernel kernel, int device, size_t smemFixed, size_t smemPerWarp, const char* fn) {
-  int maxSmem = 0;
-  ROUTE_CUDA(cudaDeviceGetAttribute(&maxSmem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+Plan queryLaunch(Kernel kernel, size_t smemFixed, size_t smemPerWarp, const char* fn) {
   Plan l;
   l.warps = 8;
   while (l.warps > 1 && smemFixed + l.warps * smemPerWarp > 64 * 1024) l.warps /= 2;
   l.smem = smemFixed + l.warps * smemPerWarp;
-  if (l.smem > (size_t)maxSmem)
+  if (l.smem > deviceInfo(fn).smemPerBlockOptin)
     throwError(samNotSupported, std::string(fn) + ": numExperts too large for the CUDA kernel's shared memory");
   allowSmem(kernel, l.smem, fn);
   ROUTE_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&l.perSm, kernel, l.warps * 32, l.smem));
