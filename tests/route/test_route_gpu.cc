@@ -361,11 +361,11 @@ TEST(RouteGpu, GraphCaptureReplaysSyncFreeCalls) {
     ASSERT_EQ(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), cudaSuccess);
     ASSERT_EQ(cudaStreamCreateWithFlags(&other, cudaStreamNonBlocking), cudaSuccess);
 
+    Dev<float> grad(T * E);  // before the capture: cudaMalloc is not allowed during one
     ASSERT_EQ(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal), cudaSuccess);
     samRouteStats_t stats;
     EXPECT_EQ(samRouteForward(&c, samMemCuda, dx.p, samFloat32, T, &out, &stats, st), samNotSupported);
     EXPECT_NE(std::string(samGetLastError()).find("capturing a CUDA graph"), std::string::npos) << samGetLastError();
-    Dev<float> grad(T * E);
     EXPECT_EQ(samRouteBackward(&c, samMemCuda, dx.p, samFloat32, T, idx.p, w.p, nullptr, grad.p, st), samNotSupported);
     EXPECT_EQ(samRouteForward(&c, samMemCuda, dx.p, samFloat32, T, &out, nullptr, st), samSuccess) << samGetLastError();
     cudaGraph_t graph = nullptr;
