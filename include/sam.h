@@ -350,9 +350,11 @@ typedef struct {
  * Host and CUDA give identical expertIdx, counts and drops; weights agree
  * within 1e-6 relative (identical floats with SAM_ROUTE_EXACT=1, or with
  * stats or capacity). Without CUDA built in, samMemCuda gives samNotSupported.
- * On a stream that is capturing a CUDA graph, samMemCuda gives
- * samNotSupported and enqueues nothing (the capture stays valid): the
- * calls keep workspace state between calls that a replay would not renew. */
+ * CUDA graphs: a sync-free call (out->status given, stats NULL) can be
+ * captured; each replay then uses memory the graph owns (allocation nodes)
+ * and routes the logits the buffer holds at that replay. A synchronising
+ * call on a capturing stream gives samNotSupported and enqueues nothing
+ * (the capture stays valid). */
 SAM_API samResult_t samRouteForward(const samRouteConfig_t* config, samMemSpace_t space,
                                     const void* logits, samDataType_t dtype, int64_t numTokens,
                                     samRouteOutput_t* out, samRouteStats_t* stats, void* stream);
@@ -369,7 +371,7 @@ typedef struct {
  * held fixed. gradWeights and coef may be NULL (no such term). expertIdx must
  * be what the forward returned for these logits and this config, else
  * samInvalidArgument; nothing is written on any error. Synchronises on
- * samMemCuda, like the forward, and like it refuses a capturing stream. */
+ * samMemCuda, like the forward, so a capturing stream gives samNotSupported. */
 SAM_API samResult_t samRouteBackward(const samRouteConfig_t* config, samMemSpace_t space,
                                      const void* logits, samDataType_t dtype, int64_t numTokens,
                                      const int32_t* expertIdx, const float* gradWeights,

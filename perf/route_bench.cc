@@ -5,12 +5,14 @@
 //
 //   route_bench [-t tokens] [-e experts] [-r ranks] [-n iters] [-w warmup] [--torch FILE] [--only PRESET]
 //
-// Two timings per case, after w warm-up calls:
+// Three timings per case, after w warm-up calls:
 //  - sync: the median over n calls of CUDA events around ONE call with stats
 //    (the call synchronises its stream once, see docs/ROUTING.md);
 //  - sync-free: out->status given and stats NULL, so calls only enqueue work:
 //    CUDA events around 100 back-to-back calls, divided by 100; the median of
-//    max(5, n / 20) such repetitions (what a training step sees).
+//    max(5, n / 20) such repetitions (what a training step sees);
+//  - graph: the same 100 sync-free calls captured in a CUDA graph and
+//    replayed (no host enqueue), listed after the table.
 // Not a test: no pass/fail, just the table.
 #include <cuda_runtime.h>
 
@@ -77,6 +79,23 @@ double backToBackUs(int warmup, int reps, int calls, cudaStream_t st, F&& body, 
   std::sort(host.begin(), host.end());
   if (hostUs) *hostUs = host[host.size() / 2];
   return ms[ms.size() / 2] * 1000.0;
+}
+
+// Per-call time of `calls` calls captured into one CUDA graph and replayed
+// (median of reps replays): the calls without the host's enqueue, as a
+// framework that captures its step in a graph runs them.
+template <typename F>
+double graphUs(int reps, int calls, cudaStream_t st, F&& body) {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+  for (int i = 0; i < calls; ++i) body();
+  CK(cudaStreamEndCapture(st, &graph));
+  CK(cudaGraphInstantiate(&exec, graph, 0));
+  const double us = backToBackUs(2, reps, 1, st, [&] { CK(cudaGraphLaunch(exec, st)); }) / calls;
+  CK(cudaGraphExecDestroy(exec));
+  CK(cudaGraphDestroy(graph));
+  return us;
 }
 
 // f() run with the environment variable `name` set to `value`, then put back
@@ -193,6 +212,7 @@ int main(int argc, char** argv) {
 
   const std::map<std::string, double> torch = torchFile ? readTorch(torchFile) : std::map<std::string, double>{};
   const char* names[] = {"switch", "gshard", "sam", "deepseek-v2", "deepseek-v3"};
+  std::vector<std::string> graphLines;
   for (samDataType_t dt : {samFloat32, samBfloat16}) {
     const char* dtn = dt == samFloat32 ? "fp32" : "bf16";
     const void* logits = dt == samFloat32 ? dx32 : dx16;
@@ -213,6 +233,7 @@ int main(int argc, char** argv) {
       double enqUs = 0.0;
       const double usFree = backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeFull, nullptr, st)); }, &enqUs);
       const double usFreeMin = backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeMin, nullptr, st)); });
+      const double usGraph = graphUs(reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeFull, nullptr, st)); });
       const double usExact = withEnv("SAM_ROUTE_EXACT", "1", [&] {
         return backToBackUs(warmup, reps, 100, st, [&] { SK(samRouteForward(&c, samMemCuda, logits, dt, T, &freeFull, nullptr, st)); });
       });
@@ -225,12 +246,19 @@ int main(int argc, char** argv) {
       const double tus = it == torch.end() ? 0.0 : it->second;
       std::printf("%13s %6s %3d %9.1f %9.1f %9.1f %9.1f %9.1f %8.2f %10.1f %10.1f %10.1f %8.1f\n", names[p], dtn, c.topk, us, usFree,
                   usFreeMin, usExact, floorUs, usFree / floorUs, tus, tus > 0 ? tus / usFree : 0.0, tus > 0 ? tus / us : 0.0, enqUs);
+      char graphLine[160];
+      std::snprintf(graphLine, sizeof graphLine, "#%12s %6s %9.1f %8.2f", names[p], dtn, usGraph, usGraph / floorUs);
+      graphLines.push_back(graphLine);
       if (p == samPresetSam && dt == samFloat32)
         std::printf("#   sam stats: pairs %lld, token-rank pairs %lld, expert balance %.4f, device balance %.4f, alignment %.1f\n",
                     (long long)stats.pairsRouted, (long long)stats.tokenRankPairs, stats.expertBalanceLoss,
                     stats.deviceBalanceLoss, stats.alignmentLoss);
     }
   }
+  std::printf("# graph: the free calls captured in a CUDA graph (100 per graph) and replayed, us per call\n"
+              "#       (no host enqueue: what a framework that captures its step sees)\n");
+  std::printf("#%12s %6s %9s %8s\n", "preset", "dtype", "graph(us)", "graph/flr");
+  for (const std::string& line : graphLines) std::printf("%s\n", line.c_str());
   // The general kernel on the same case (SAM_ROUTE_GENERIC=1), for comparison.
   {
     samRouteConfig_t c;

@@ -273,21 +273,25 @@ void checkCudaLimits(const RouteSpec& s, const char* fn) {
                                     ", the CUDA kernels take at most " + std::to_string(kMaxCudaExperts));
 }
 
-// A call's state lives on the host between calls (which workspace slot is
-// clean, the pinned staging buffer, the event of the last call), and the
-// workspace is shared with every other call on the device: a graph replaying
-// a captured call would reuse a slot its last replay left dirty (counts
-// doubled, a bad-logit flag kept) and race eager calls on other streams. So
-// a capture is refused before anything is enqueued, rather than recorded
-// wrong. (A capturable call would need its own graph-owned workspace, zeroed
-// by a node of its own.)
-void refuseGraphCapture(cudaStream_t st, const char* fn) {
+// Whether `st` is capturing a CUDA graph. An eager call keeps state on the
+// host between calls (which workspace slot is clean, the pinned staging
+// buffer, the event of the last call) and shares the device's workspace
+// with every other call; replayed from a graph, it would reuse a slot its
+// last replay left dirty (counts doubled, a bad-logit flag kept) and race
+// eager calls on other streams. So a captured forward takes memory the
+// graph owns (forwardCuda), and a call that must wait for the host (a
+// synchronising forward, the backward) is refused before anything is
+// enqueued, the capture left valid.
+bool capturing(cudaStream_t st, const char* fn) {
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   ROUTE_CUDA(cudaStreamIsCapturing(st, &capture));
-  if (capture != cudaStreamCaptureStatusNone)
-    throwError(samNotSupported, std::string(fn) +
-                                    ": the stream is capturing a CUDA graph; routing on samMemCuda cannot be "
-                                    "captured (its workspace state is kept on the host between calls)");
+  return capture != cudaStreamCaptureStatusNone;
+}
+void refuseGraphCapture(cudaStream_t st, const char* what, const char* fn) {
+  if (capturing(st, fn))
+    throwError(samNotSupported, std::string(fn) + ": the stream is capturing a CUDA graph, and " + what +
+                                    " waits for the host; only a sync-free forward (out->status given, stats "
+                                    "NULL) can be captured");
 }
 
 DevSpec toDev(const RouteSpec& s, int* nodeData) {
@@ -309,13 +313,43 @@ DevSpec toDev(const RouteSpec& s, int* nodeData) {
   return d;
 }
 
-// Uploads the node layout (rankNode, nodeRankStart, nodeRanks) through the pinned buffer.
-void uploadNodes(const RouteSpec& s, int* dst, int* hostStage, cudaStream_t st, const char* fn) {
+// The node tables the kernels read (DevSpec::nodes): rank -> node, then
+// each node's first rank and its ranks.
+std::vector<int> nodeTables(const RouteSpec& s) {
   std::vector<int> v(s.rankNode);
   v.insert(v.end(), s.nodeRankStart.begin(), s.nodeRankStart.end());
   v.insert(v.end(), s.nodeRanks.begin(), s.nodeRanks.end());
+  return v;
+}
+
+// Uploads the node tables through the pinned buffer.
+void uploadNodes(const RouteSpec& s, int* dst, int* hostStage, cudaStream_t st, const char* fn) {
+  const std::vector<int> v = nodeTables(s);
   std::memcpy(hostStage, v.data(), v.size() * sizeof(int));
   ROUTE_CUDA(cudaMemcpyAsync(dst, hostStage, v.size() * sizeof(int), cudaMemcpyHostToDevice, st));
+}
+
+// The node tables as kernel parameters, a chunk per launch (parameters may
+// take 4 KB). Captured into a graph, the values then live in its kernel
+// nodes; a copy from the pinned staging buffer would read, at each replay,
+// whatever a later call left there.
+struct IntChunk {
+  static constexpr int kInts = 960;
+  int n;
+  int v[kInts];
+};
+__global__ void storeIntsKernel(int* dst, IntChunk c) {
+  for (int i = threadIdx.x; i < c.n; i += blockDim.x) dst[i] = c.v[i];
+}
+void uploadNodesAsParameters(const RouteSpec& s, int* dst, cudaStream_t st, const char* fn) {
+  const std::vector<int> v = nodeTables(s);
+  for (size_t at = 0; at < v.size(); at += IntChunk::kInts) {
+    IntChunk c;
+    c.n = (int)std::min<size_t>(IntChunk::kInts, v.size() - at);
+    std::memcpy(c.v, v.data() + at, c.n * sizeof(int));
+    storeIntsKernel<<<1, 256, 0, st>>>(dst + at, c);
+    ROUTE_CUDA(cudaGetLastError());
+  }
 }
 
 size_t nodeWords(const RouteSpec& s) { return 2 * s.R + s.numNodes + 1; }
@@ -514,7 +548,6 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
                  const samRouteOutput_t& out, samRouteStats_t* stats, void* stream, const char* fn) {
   checkCudaLimits(spec, fn);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
-  refuseGraphCapture(st, fn);
   const int E = spec.E, R = spec.R, k = spec.k;
   const bool capacity = spec.capacityFactor > 0.0f;
   const int64_t n = T * k;
@@ -524,6 +557,8 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
   const bool wantStats = stats != nullptr;
   // With status and no stats nothing needs the host: enqueue and return.
   const bool syncFree = out.status != nullptr && stats == nullptr;
+  if (!syncFree) refuseGraphCapture(st, "a synchronising forward (stats given, or no out->status)", fn);
+  const bool inGraph = syncFree && capturing(st, fn);
 
   std::lock_guard<std::mutex> lock(gWorkspaceMutex);
   int device = 0;
@@ -589,20 +624,34 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
     size_t total;
   } p{};
   layout(nullptr, p, 0);
-  ensure(ws, p.total, std::max(p.smallBytes, nodeWords(spec) * sizeof(int)) + 256, fn);
-  if (ws.regionBytes != p.regionBytes) {  // the slots moved: nothing known about them
-    ws.regionBytes = p.regionBytes;
-    ws.zeroBytes[0] = ws.zeroBytes[1] = 0;
+  // A captured call (a sync-free one: the others were refused) takes memory
+  // the graph owns: allocated by a node of it and freed by another at the
+  // call's end, so each replay has its own, which no eager call shares, and
+  // leaves no state on the host. Its small region is zeroed by a node too.
+  void* graphMem = nullptr;
+  int slot = 0;
+  bool clean = false;
+  if (inGraph) {
+    ROUTE_CUDA(cudaMallocAsync(&graphMem, p.total, st));
+    layout(static_cast<char*>(graphMem), p, slot);
+  } else {
+    ensure(ws, p.total, std::max(p.smallBytes, nodeWords(spec) * sizeof(int)) + 256, fn);
+    if (ws.regionBytes != p.regionBytes) {  // the slots moved: nothing known about them
+      ws.regionBytes = p.regionBytes;
+      ws.zeroBytes[0] = ws.zeroBytes[1] = 0;
+    }
+    slot = ws.slot;
+    layout(static_cast<char*>(ws.dev), p, slot);
+    beginCall(ws, st, fn);
+    clean = ws.zeroBytes[slot] >= p.smallBytes;
+    ws.zeroBytes[slot] = 0;  // this call dirties it
   }
-  const int slot = ws.slot;
-  layout(static_cast<char*>(ws.dev), p, slot);
-  beginCall(ws, st, fn);
 
   // Reset flags (0 = none found) and sums, unless the last call's commit did.
-  const bool clean = ws.zeroBytes[slot] >= p.smallBytes;
-  ws.zeroBytes[slot] = 0;  // this call dirties it
   if (!clean) ROUTE_CUDA(cudaMemsetAsync(p.small, 0, p.smallBytes, st));
-  if (spec.nodeLimited()) {
+  if (spec.nodeLimited() && inGraph) {
+    uploadNodesAsParameters(spec, p.nodes, st, fn);
+  } else if (spec.nodeLimited()) {
     waitPrevious(ws, fn);  // the pinned staging buffer may still be read by a previous copy
     uploadNodes(spec, p.nodes, static_cast<int*>(ws.host), st, fn);
   }
@@ -633,9 +682,9 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
   }
   // A sync-free call's commit zeroes the other slot, which the next call
   // takes; a synchronising call keeps its slot (the host reads it, the next
-  // call clears it).
+  // call clears it); a captured call's memory is its own.
   const bool vec4 = (reinterpret_cast<uintptr_t>(out.expertIdx) | reinterpret_cast<uintptr_t>(out.weights)) % 16 == 0;
-  uint32_t* clear = syncFree ? reinterpret_cast<uint32_t*>(p.otherSlot) : nullptr;
+  uint32_t* clear = syncFree && !inGraph ? reinterpret_cast<uint32_t*>(p.otherSlot) : nullptr;
   CommitArgs a{p.idx, p.w, p.dropped, p.expertCounts, p.rankCounts, out, T, k, E, R, p.small, out.status,
                clear, clear ? p.smallBytes : 0, vec4};
   // One thread per count and per token's drop (commitKernel has no loop for
@@ -644,6 +693,10 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
   const int64_t oneEach = std::max<int64_t>(out.dropped ? T : 0, std::max(E, R));
   const int commitBlocks = (int)std::max<int64_t>(gridFor(slotItems), (oneEach + 255) / 256);
   launchAfter(commitKernel, Launch{commitBlocks, 256, 0}, st, fn, a);
+  if (inGraph) {
+    ROUTE_CUDA(cudaFreeAsync(graphMem, st));
+    return;
+  }
   if (syncFree) {
     ws.zeroBytes[1 - slot] = p.smallBytes;
     ws.slot = 1 - slot;
@@ -670,7 +723,7 @@ void backwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype
                   float* gradLogits, void* stream, const char* fn) {
   checkCudaLimits(spec, fn);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
-  refuseGraphCapture(st, fn);
+  refuseGraphCapture(st, "the backward", fn);
   const int E = spec.E;
   std::lock_guard<std::mutex> lock(gWorkspaceMutex);
   int device = 0;

@@ -331,52 +331,90 @@ TEST(RouteGpu, NonFiniteLogitsWriteNothing) {
 #endif
 }
 
-// A call on a stream that is capturing a CUDA graph is refused with a named
-// error before anything is enqueued: the capture stays valid and ends with
-// an empty graph, and the outputs and status are untouched. A call after
-// the capture works as before.
-TEST(RouteGpu, GraphCaptureIsRefusedCleanly) {
+// A sync-free forward captured in a CUDA graph, replayed with fresh logits
+// each time: every replay matches the host reference (counts start from
+// zero, not doubled), a replay with a NaN logit reports it in status and
+// writes nothing, and the next clean replay succeeds (its flag was reset).
+// Eager calls on another stream in between use their own workspace. A
+// synchronising forward and the backward are refused during the capture
+// before anything is enqueued, which leaves the capture valid.
+TEST(RouteGpu, GraphCaptureReplaysSyncFreeCalls) {
   SKIP_WITHOUT_GPU();
 #if SAM_HAVE_CUDA
-  samRouteConfig_t c = preset(samPresetSam, 256, 8);
-  const int64_t T = 300;
   auto rng = freshRng("gpu graph capture");
-  const std::vector<float> x = randomLogits(rng, T, 256);
-  Dev<float> dx(x.size());
-  dx.upload(x.data(), x.size() * 4);
-  Dev<int32_t> idx(T * c.topk, 0x11), status(3, 0x11);
-  Dev<float> w(T * c.topk, 0x11), grad(T * 256, 0x11);
-  samRouteOutput_t out{idx.p, w.p, nullptr, nullptr, nullptr, status.p};
-  cudaStream_t st = nullptr;
-  ASSERT_EQ(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), cudaSuccess);
-  for (bool syncFree : {true, false}) {
-    SCOPED_TRACE(syncFree ? "sync-free" : "synchronising");
-    samRouteStats_t stats;
+  const int E = 256, R = 8;
+  const int rankNodes[8] = {0, 0, 1, 1, 2, 2, 3, 3};
+  for (int variant = 0; variant < 3; ++variant) {
+    // sam (the row kernel), deepseek-v3 with a node limit (the node tables
+    // as kernel parameters), gshard with capacity (the sort and scan).
+    samRouteConfig_t c = preset(variant == 0 ? samPresetSam : variant == 1 ? samPresetDeepseekV3 : samPresetGshard, E, R);
+    if (variant == 1) c.nodeLimit = 2, c.rankNodes = rankNodes;
+    if (variant == 2) c.capacityFactor = 1.0f;
+    const int64_t T = variant == 0 ? 65537 : 3001;
+    const int k = c.topk;
+    SCOPED_TRACE(describe(c) + " T=" + std::to_string(T));
+    Dev<float> dx(T * E);
+    Dev<int32_t> idx(T * k), rc(R), ec(E), dr(T), status(3);
+    Dev<float> w(T * k);
+    samRouteOutput_t out{idx.p, w.p, rc.p, ec.p, dr.p, status.p};
+    cudaStream_t st = nullptr, other = nullptr;
+    ASSERT_EQ(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), cudaSuccess);
+    ASSERT_EQ(cudaStreamCreateWithFlags(&other, cudaStreamNonBlocking), cudaSuccess);
+
+    Dev<float> grad(T * E);  // before the capture: cudaMalloc is not allowed during one
     ASSERT_EQ(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal), cudaSuccess);
-    EXPECT_EQ(samRouteForward(&c, samMemCuda, dx.p, samFloat32, T, &out, syncFree ? nullptr : &stats, st),
-              samNotSupported);
+    samRouteStats_t stats;
+    EXPECT_EQ(samRouteForward(&c, samMemCuda, dx.p, samFloat32, T, &out, &stats, st), samNotSupported);
     EXPECT_NE(std::string(samGetLastError()).find("capturing a CUDA graph"), std::string::npos) << samGetLastError();
-    EXPECT_EQ(samRouteBackward(&c, samMemCuda, dx.p, samFloat32, T, idx.p, w.p, nullptr, grad.p, st),
-              samNotSupported);
+    EXPECT_EQ(samRouteBackward(&c, samMemCuda, dx.p, samFloat32, T, idx.p, w.p, nullptr, grad.p, st), samNotSupported);
+    EXPECT_EQ(samRouteForward(&c, samMemCuda, dx.p, samFloat32, T, &out, nullptr, st), samSuccess) << samGetLastError();
     cudaGraph_t graph = nullptr;
-    ASSERT_EQ(cudaStreamEndCapture(st, &graph), cudaSuccess);  // still valid: nothing was captured
-    size_t nodes = 1;
-    EXPECT_EQ(cudaGraphGetNodes(graph, nullptr, &nodes), cudaSuccess);
-    EXPECT_EQ(nodes, 0u);
+    ASSERT_EQ(cudaStreamEndCapture(st, &graph), cudaSuccess);
+    cudaGraphExec_t exec = nullptr;
+    ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+
+    for (int replay = 0; replay < 4; ++replay) {
+      SCOPED_TRACE("replay " + std::to_string(replay));
+      std::vector<float> x = randomLogits(rng, T, E);
+      const bool bad = replay == 2;
+      if (bad) x[(T / 2) * E + 17] = std::numeric_limits<float>::quiet_NaN();
+      dx.upload(x.data(), x.size() * 4);
+      const std::vector<int32_t> poison(T * k, 0x5a5a5a5a);
+      idx.upload(poison.data(), poison.size() * 4);
+      ASSERT_EQ(cudaGraphLaunch(exec, st), cudaSuccess);
+      // An eager call on another stream meanwhile, on other logits and outputs.
+      Dev<float> ex(T * E);
+      const std::vector<float> y = randomLogits(rng, T, E);
+      ex.upload(y.data(), y.size() * 4);
+      Dev<int32_t> eidx(T * k), estatus(3);
+      Dev<float> ew(T * k);
+      samRouteOutput_t eout{eidx.p, ew.p, nullptr, nullptr, nullptr, estatus.p};
+      ASSERT_EQ(samRouteForward(&c, samMemCuda, ex.p, samFloat32, T, &eout, nullptr, other), samSuccess);
+      ASSERT_EQ(cudaStreamSynchronize(st), cudaSuccess);
+      ASSERT_EQ(cudaStreamSynchronize(other), cudaSuccess);
+      HostOut he(T, k, E, R);
+      ASSERT_EQ(samRouteForward(&c, samMemHost, y.data(), samFloat32, T, &he.out, nullptr, nullptr), samSuccess);
+      EXPECT_EQ(eidx.download(), he.idx);
+      if (bad) {
+        EXPECT_EQ(status.download(), (std::vector<int32_t>{samNumericError, (int32_t)(T / 2), 17}));
+        EXPECT_EQ(idx.download(), poison);
+        continue;
+      }
+      EXPECT_EQ(status.download(), (std::vector<int32_t>{samSuccess, -1, -1}));
+      HostOut h(T, k, E, R);
+      ASSERT_EQ(samRouteForward(&c, samMemHost, x.data(), samFloat32, T, &h.out, nullptr, nullptr), samSuccess);
+      EXPECT_EQ(idx.download(), h.idx);
+      EXPECT_EQ(rc.download(), h.rankCounts);
+      EXPECT_EQ(ec.download(), h.expertCounts);
+      EXPECT_EQ(dr.download(), h.dropped);
+      const std::vector<float> gw = w.download();
+      for (size_t i = 0; i < gw.size(); ++i) ASSERT_NEAR(gw[i], h.w[i], weightTolerance(h.w[i])) << i;
+    }
+    cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
+    cudaStreamDestroy(other);
+    cudaStreamDestroy(st);
   }
-  for (int32_t v : idx.download()) ASSERT_EQ(v, 0x11111111);
-  for (int32_t v : status.download()) ASSERT_EQ(v, 0x11111111);
-  const std::vector<float> g = grad.download();
-  for (float v : g) ASSERT_EQ(std::memcmp(&v, &g[0], 4), 0);
-  // Outside a capture the same call routes as the reference does.
-  EXPECT_EQ(samRouteForward(&c, samMemCuda, dx.p, samFloat32, T, &out, nullptr, st), samSuccess) << samGetLastError();
-  ASSERT_EQ(cudaStreamSynchronize(st), cudaSuccess);
-  EXPECT_EQ(status.download(), (std::vector<int32_t>{samSuccess, -1, -1}));
-  HostOut h(T, c.topk, 256, 8);
-  ASSERT_EQ(samRouteForward(&c, samMemHost, x.data(), samFloat32, T, &h.out, nullptr, nullptr), samSuccess);
-  EXPECT_EQ(idx.download(), h.idx);
-  cudaStreamDestroy(st);
 #endif
 }
 
