@@ -216,12 +216,14 @@ Launch planLaunch(Kernel kernel, size_t smemFixed, size_t smemPerWarp, int64_t u
 }
 
 // Lets `kernel` launch with `bytes` of dynamic shared memory. The attribute
-// is per kernel, not per launch: only ever raised (a cached plan with more
+// is per kernel and device, not per launch: only ever raised (a cached plan with more
 // shared memory must still launch). Callers hold gWorkspaceMutex.
 template <typename Kernel>
 void allowSmem(Kernel kernel, size_t bytes, const char* fn) {
-  static std::map<const void*, size_t> raised;
-  size_t& most = raised[reinterpret_cast<const void*>(kernel)];
+  static std::map<std::pair<int, const void*>, size_t> raised;  // per device: the attribute is set on the current one
+  int device = 0;
+  ROUTE_CUDA(cudaGetDevice(&device));
+  size_t& most = raised[{device, reinterpret_cast<const void*>(kernel)}];
   if (bytes > most) {
     ROUTE_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
     most = bytes;
@@ -322,16 +324,11 @@ std::vector<int> nodeTables(const RouteSpec& s) {
   return v;
 }
 
-// Uploads the node tables through the pinned buffer.
-void uploadNodes(const RouteSpec& s, int* dst, int* hostStage, cudaStream_t st, const char* fn) {
-  const std::vector<int> v = nodeTables(s);
-  std::memcpy(hostStage, v.data(), v.size() * sizeof(int));
-  ROUTE_CUDA(cudaMemcpyAsync(dst, hostStage, v.size() * sizeof(int), cudaMemcpyHostToDevice, st));
-}
-
-// The node tables as kernel parameters, a chunk per launch (parameters may
-// take 4 KB). Captured into a graph, the values then live in its kernel
-// nodes; a copy from the pinned staging buffer would read, at each replay,
+// Uploads the node tables as kernel parameters, a chunk per launch
+// (parameters may take 4 KB): the values travel with the launch, so nothing
+// host-side must outlive it. A copy from a pinned staging buffer would make
+// the next call wait on the host until this one had read it (no longer
+// sync-free), and, captured into a graph, would read at each replay
 // whatever a later call left there.
 struct IntChunk {
   static constexpr int kInts = 960;
@@ -341,7 +338,7 @@ struct IntChunk {
 __global__ void storeIntsKernel(int* dst, IntChunk c) {
   for (int i = threadIdx.x; i < c.n; i += blockDim.x) dst[i] = c.v[i];
 }
-void uploadNodesAsParameters(const RouteSpec& s, int* dst, cudaStream_t st, const char* fn) {
+void uploadNodes(const RouteSpec& s, int* dst, cudaStream_t st, const char* fn) {
   const std::vector<int> v = nodeTables(s);
   for (size_t at = 0; at < v.size(); at += IntChunk::kInts) {
     IntChunk c;
@@ -635,7 +632,7 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
     ROUTE_CUDA(cudaMallocAsync(&graphMem, p.total, st));
     layout(static_cast<char*>(graphMem), p, slot);
   } else {
-    ensure(ws, p.total, std::max(p.smallBytes, nodeWords(spec) * sizeof(int)) + 256, fn);
+    ensure(ws, p.total, p.smallBytes + 256, fn);
     if (ws.regionBytes != p.regionBytes) {  // the slots moved: nothing known about them
       ws.regionBytes = p.regionBytes;
       ws.zeroBytes[0] = ws.zeroBytes[1] = 0;
@@ -649,12 +646,7 @@ void forwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype,
 
   // Reset flags (0 = none found) and sums, unless the last call's commit did.
   if (!clean) ROUTE_CUDA(cudaMemsetAsync(p.small, 0, p.smallBytes, st));
-  if (spec.nodeLimited() && inGraph) {
-    uploadNodesAsParameters(spec, p.nodes, st, fn);
-  } else if (spec.nodeLimited()) {
-    waitPrevious(ws, fn);  // the pinned staging buffer may still be read by a previous copy
-    uploadNodes(spec, p.nodes, static_cast<int*>(ws.host), st, fn);
-  }
+  if (spec.nodeLimited()) uploadNodes(spec, p.nodes, st, fn);
   const DevSpec d = toDev(spec, p.nodes);
 
   if (T > 0) {
@@ -747,14 +739,14 @@ void backwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype
     size_t total;
   } p{};
   layout(nullptr, p);
-  const size_t hostNeed = std::max(p.smallBytes, std::max(nodeWords(spec) * sizeof(int), E * sizeof(float))) + 256;
+  const size_t hostNeed = std::max(p.smallBytes, E * sizeof(float)) + 256;
   ensure(ws, p.total, hostNeed, fn);
   layout(static_cast<char*>(ws.dev), p);
   beginCall(ws, st, fn);
   waitPrevious(ws, fn);  // the backward stages through the pinned buffer
   ws.zeroBytes[0] = ws.zeroBytes[1] = 0;  // its small region (over the forward's slots) is read back, not cleared
   ROUTE_CUDA(cudaMemsetAsync(p.small, 0, p.smallBytes, st));
-  if (spec.nodeLimited()) uploadNodes(spec, p.nodes, static_cast<int*>(ws.host), st, fn);
+  if (spec.nodeLimited()) uploadNodes(spec, p.nodes, st, fn);
   const DevSpec d = toDev(spec, p.nodes);
   BwdArgs a{expertIdx, gradWeights, nullptr, coef.alignment, gradLogits, p.counts, p.small};
   if (T > 0) byDtype<BackwardLaunch>(dtype, d, logits, T, a, false, st, fn);
