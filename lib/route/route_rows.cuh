@@ -362,10 +362,10 @@ __global__ void __launch_bounds__(256, kMinBlocks)
 
     // The picks and their proof, on the actual values (the keys dropped 9 bits).
     const bool runner = k < nCand;
-    float xs[kList], act[kList];
+    float xs[kList], act[kList], s[kList];
 #pragma unroll
     for (int i = 0; i < kList; ++i) {
-      if (i > k) break;
+      if (i > k || (!kSoftmax && i == k)) break;  // sigmoid: the runner-up's logit is not used
       const int e = keys[i] & kExpertBits;
       // No load (no L2 round trip at the batch's end) where the logit is
       // known: 16-bit softmax keys hold it exactly; with every group kept
@@ -374,18 +374,35 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       // and is not proven).
       constexpr bool pickIsMax = kSoftmax && kAll && kList == 2;
       xs[i] = kSoftmax && k16 ? keyLogit16(keys[i]) : pickIsMax && i == 0 ? m : toFloat<In>(rowPtr[e]);
-      act[i] = kSoftmax ? m - xs[i] : sigmoidApprox(xs[i]) + (hasBias ? biasPad[(e >> 5) * 33 + (e & 31)] : 0.0f);
+      if (kSoftmax) act[i] = m - xs[i];
     }
-    auto sameInputs = [&](int i, int j) {
-      return xs[i] == xs[j] &&
-             (!hasBias || biasPad[((keys[i] & kExpertBits) >> 5) * 33 + (keys[i] & 31)] ==
-                              biasPad[((keys[j] & kExpertBits) >> 5) * 33 + (keys[j] & 31)]);
-    };
+    if (kSoftmax) {
 #pragma unroll
-    for (int i = 0; i + 1 < kList; ++i) {
-      if (i + 1 >= k) break;
-      sure = sure && (kSoftmax ? uApart(act[i], act[i + 1])
-                               : act[i] - act[i + 1] > 2.0f * dSel || sameInputs(i, i + 1));
+      for (int i = 0; i + 1 < kList; ++i) {
+        if (i + 1 >= k) break;
+        sure = sure && uApart(act[i], act[i + 1]);
+      }
+    } else {
+      // Sigmoid: the picks' exact scores and sels (the reference's bits)
+      // order them. The approximate keys only have to prove the set, the
+      // last pick against the runner-up below; within the set the exact
+      // sels are checked in order (ties to the lower expert), so only a
+      // pair the approximate order actually got wrong leaves the token
+      // unproven (3.5% of random tokens were left unproven when each pair
+      // had to be dSel apart twice over; ~0.6% now: most were close pairs).
+#pragma unroll
+      for (int i = 0; i < kList; ++i) {
+        if (i >= k) break;
+        const int e = keys[i] & kExpertBits;
+        s[i] = routeSigmoid(xs[i], sh.exp2);
+        act[i] = hasBias ? s[i] + biasPad[(e >> 5) * 33 + (e & 31)] : s[i];  // the exact sel
+      }
+#pragma unroll
+      for (int i = 0; i + 1 < kList; ++i) {
+        if (i + 1 >= k) break;
+        const bool tieInOrder = act[i] == act[i + 1] && (keys[i] & kExpertBits) < (keys[i + 1] & kExpertBits);
+        sure = sure && (act[i] > act[i + 1] || tieInOrder);
+      }
     }
     if (runner) {
       // The last pick (k - 1) and the runner-up (k) by a chain of selects:
@@ -395,7 +412,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       float rX = 0.0f, lastX = 0.0f, lastAct = 0.0f;
 #pragma unroll
       for (int i = 0; i < kList; ++i) {
-        if (i <= k) rKey = keys[i], rX = xs[i];
+        if (i <= k) rKey = keys[i], rX = kSoftmax ? xs[i] : 0.0f;  // sigmoid loads no xs[k]
         if (i < k) lastKey = keys[i], lastX = xs[i], lastAct = act[i];
       }
       const bool sameBucket = ((rKey ^ lastKey) & ~kExpertBits) == 0;
@@ -408,18 +425,21 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       } else if (sameBucket) {
         sure = false;
       } else {
-        const float best = keyBound<kSoftmax>(rKey & ~kExpertBits, keySlack);  // the best value the runner-up's bucket holds
-        sure = sure && (kSoftmax ? uApart(lastAct, m - best) : lastAct - best > 2.0f * dSel);
+        // The best value the runner-up's bucket holds: a bound on every
+        // approximate sel left out. Sigmoid: lastAct is the last pick's
+        // exact sel, the lowest of the set (the check above), and each
+        // exact sel left out is within dSel of its approximate one.
+        const float best = keyBound<kSoftmax>(rKey & ~kExpertBits, keySlack);
+        sure = sure && (kSoftmax ? uApart(lastAct, m - best) : lastAct - best > dSel);
       }
     }
 
     if (sure) {
-      float s[kList];
       float denom = 0.0f;
 #pragma unroll
       for (int i = 0; i < kList; ++i) {
         if (i >= k) break;
-        s[i] = kSoftmax ? routeExpNonPos(xs[i] - m, sh.exp2) * inv : routeSigmoid(xs[i], sh.exp2);
+        if (kSoftmax) s[i] = routeExpNonPos(xs[i] - m, sh.exp2) * inv;
         denom += s[i];  // slot order, as the reference
       }
       int32_t* idxOut = o.idx + t * k;
@@ -449,7 +469,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     }
     // The tokens not proven (or with a non-finite logit), exactly. Softmax
     // leaves few (0 to 0.4% of random tokens at E = 256): this warp routes
-    // them, one warp-wide call each. Sigmoid leaves more (~3.5%: sels crowd
+    // them, one warp-wide call each. Sigmoid leaves more (~0.6%: sels crowd
     // near 1): they go on the retry list for retryKernel, launched next, so
     // that they do not make the warps holding them the kernel's slowest
     // (that launch costs ~3 us, more than softmax's few tokens do here).
