@@ -52,6 +52,7 @@ namespace {
 #include "route/route_cuda_capacity.cuh"
 #include "route/route_cuda_commit.cuh"
 #include "route/route_cuda_backward.cuh"
+#include "route/route_cuda_bounds.cuh"
 
 // ---- workspace -----------------------------------------------------------------
 
@@ -789,6 +790,24 @@ void backwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype
   byDtype<BackwardLaunch>(dtype, d, logits, T, a, true, st, fn);
   endCall(ws, st, fn);
   ROUTE_CUDA(cudaStreamSynchronize(st));
+}
+
+ApproxBound sigmoidApproxBound() {
+  const char* fn = "sigmoidApproxBound";
+  unsigned long long* d = nullptr;
+  ROUTE_CUDA(cudaMalloc(&d, sizeof(*d)));
+  unsigned long long bits = 0;
+  cudaError_t err = cudaMemset(d, 0, sizeof(*d));
+  if (err == cudaSuccess) {
+    sigmoidErrorKernel<<<deviceInfo(fn).sms * 8, 256>>>(d);
+    err = cudaGetLastError();
+  }
+  if (err == cudaSuccess) err = cudaMemcpy(&bits, d, sizeof(bits), cudaMemcpyDeviceToHost);
+  cudaFree(d);
+  if (err != cudaSuccess) throwError(samCudaError, std::string(fn) + ": " + cudaGetErrorString(err));
+  double measured = 0.0;
+  std::memcpy(&measured, &bits, sizeof(measured));
+  return ApproxBound{fast::kSigmoidErr, measured};
 }
 
 }  // namespace route

@@ -16,5 +16,15 @@ void backwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype
                   const int32_t* expertIdx, const float* gradWeights, const samRouteLossCoef_t& coef,
                   float* gradLogits, void* stream, const char* fn);
 
+// The bound the row kernel's sigmoid proofs rest on (kSigmoidErr in
+// route_approx.cuh: |approximate - exact sigmoid|) and the largest such
+// error over every finite float, measured on the current GPU (the GPU tests
+// check the one against the other). Throws sam::Error on a CUDA error.
+struct ApproxBound {
+  double bound;
+  double measured;
+};
+ApproxBound sigmoidApproxBound();
+
 }  // namespace route
 }  // namespace sam

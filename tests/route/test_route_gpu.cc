@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -15,6 +16,8 @@
 #include "support/scoped_env.h"
 #if SAM_HAVE_CUDA
 #include <cuda_runtime.h>
+
+#include "route/route_cuda.h"
 #endif
 
 using namespace routetest;
@@ -690,6 +693,21 @@ TEST(RouteGpu, SkipsCleanlyOrRuns) {
   EXPECT_GT(n, 0);
 }
 #endif
+
+// The row kernel proves its sigmoid decisions with kSigmoidErr as the
+// bound on |approximate - exact sigmoid|; the hardware instructions it
+// builds on are only specified to within a bound of their own, so the bound
+// is checked here over every finite float, on this GPU.
+TEST(RouteGpu, SigmoidBoundHoldsForEveryFloat) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  const sam::route::ApproxBound b = sam::route::sigmoidApproxBound();
+  std::printf("largest |approximate - exact sigmoid| over every finite float: %.3g (bound %.3g, %.2fx)\n",
+              b.measured, b.bound, b.bound / b.measured);
+  EXPECT_GT(b.measured, 0.0);  // the two differ somewhere: the check ran
+  EXPECT_LE(b.measured, b.bound);
+#endif
+}
 
 // The default size policy: a small call takes the exact kernel, whose
 // weights are the reference's bits; forced onto the row kernel (hardware
