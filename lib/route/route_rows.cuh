@@ -188,7 +188,7 @@ constexpr bool rowShortWork(int list) { return sizeof(In) == 2 && list <= 3; }
 // kMinBlocks: blocks of 256 per SM its registers allow (launchRows picks).
 template <typename In, int V, bool kSoftmax, int kList, bool kAll, int kMinBlocks>
 __global__ void __launch_bounds__(256, kMinBlocks)
-    routeRowKernel(DevSpec d, const In* __restrict__ logits, int64_t T, FwdOut o, int wantCounts) {
+    routeRowKernel(DevSpec d, const In* __restrict__ logits, int64_t T, FwdOut o, int wantCounts, int deferUnproven) {
   constexpr int E = 32 * V;
   constexpr bool k16 = sizeof(In) == 2;
   using L = SliceLayout<In>;
@@ -467,15 +467,14 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         }
       }
     }
-    // The tokens not proven (or with a non-finite logit), exactly. Softmax
-    // leaves few (0 to 0.4% of random tokens at E = 256): this warp routes
-    // them, one warp-wide call each. Sigmoid leaves more (~0.6%: sels crowd
-    // near 1): they go on the retry list for retryKernel, launched next, so
-    // that they do not make the warps holding them the kernel's slowest
-    // (that launch costs ~3 us, more than softmax's few tokens do here).
+    // The tokens not proven (or with a non-finite logit), exactly: few (0
+    // to 0.4% of random tokens at E = 256 for softmax, ~0.5% for sigmoid).
+    // This warp routes them, one warp-wide call each; or, deferUnproven
+    // (launchRowKernel says when), they go on the retry list for
+    // retryKernel, launched next.
     const bool retry = live && !sure && h == 0;
     unsigned rest = __ballot_sync(kFull, retry);
-    if (kSoftmax) {
+    if (!deferUnproven) {
       while (rest) {
         const int l = __ffs(rest) - 1;
         rest &= rest - 1;
@@ -493,11 +492,10 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   fastFinish<E>(d, o, sh, 0.0);
 }
 
-// The tokens the sigmoid row kernel could not prove, each routed exactly by
-// one warp (exactToken, the reference's bits), counts included. A launch of
-// its own: with about one batch per warp, the row kernel lasts as long as its
-// slowest warp, and a warp that routed its unproven tokens itself was that
-// warp (deepseek-v3, T = 65536: 93 -> 83 us in fp32, 87 -> 74 us in bf16).
+// The tokens a sigmoid row kernel over many rounds could not prove
+// (deferUnproven), each routed exactly by one warp (exactToken, the
+// reference's bits), counts included. A launch of its own: over many rounds
+// a warp's in-warp detours add up (launchRowKernel says when).
 template <typename In, int V>
 __global__ void __launch_bounds__(256) retryKernel(DevSpec d, const In* __restrict__ logits, FwdOut o, int wantCounts) {
   waitForPreviousKernel();  // the row kernel (launchAfter)
