@@ -423,12 +423,15 @@ Unproven launchRowKernel(const DevSpec& d, const In* x, int64_t T, const FwdOut&
   const bool manyRounds = batches > 2 * (int64_t)l.maxBlocks * (l.threads / 32);
   if (onlyIfManyRounds && !manyRounds) return Unproven::kNotLaunched;
   // Sigmoid over many rounds defers its unproven tokens (~0.5%) to
-  // retryKernel, launched next: there a warp's in-warp detours add up over
-  // its many batches (deepseek-v3, T = 1M, H200: in-warp was 13% (fp32) and
-  // 16% (bf16) slower). Over one or two rounds the kernel lasts one warp's
-  // chain, and the retry kernel's launch and latency cost more than the
-  // detours do (T = 65536: 62.6 -> 58.7 us in fp32, 59.2 -> 56.3 in bf16).
-  // Softmax leaves fewer and always routes them in-warp.
+  // retryKernel, launched next (deepseek-v3, T = 1M, H200: a build that
+  // always routes them in-warp was 13% (fp32) and 16% (bf16) slower than
+  // one that always defers). Over one or two rounds the kernel lasts one
+  // warp's chain, and the retry kernel's launch and latency cost more than
+  // the detours do (T = 65536: 62.6 -> 58.7 us in fp32, 59.2 -> 56.3 in
+  // bf16). Softmax leaves fewer and always routes them in-warp.
+  // The flag is a kernel parameter, so every sigmoid build carries both
+  // paths; that costs registers (the 85-register build spills more) and
+  // T = 1M runs 893 us in fp32 where the defer-only build ran 803.
   const bool defer = !kSoftmax && manyRounds;
   if (perSm == 0) applyRowGrid(batches, !fast::rowShortWork<In>(kList), smemFixed, perWarp, l);
   const DeviceInfo& dev = deviceInfo(fn);
