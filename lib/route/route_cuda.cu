@@ -402,16 +402,12 @@ void applyRowGrid(int64_t batches, bool twoRounds, size_t smemFixed, size_t smem
   l.smem = smemFixed + g.warpsPerBlock * smemPerWarp;
 }
 
-// Where the row kernel's unproven tokens go (route_rows.cuh), or that it was
-// not launched.
-enum class Unproven { kNotLaunched, kInWarp, kDeferred };
-
 // One instance of the row kernel, built for kMinBlocks blocks per SM.
-// Launches nothing if onlyIfManyRounds is set and the batches need no more
-// than two rounds of its grid.
+// Returns false (launching nothing) if onlyIfManyRounds is set and the
+// batches need no more than two rounds of its grid.
 template <typename In, int V, bool kSoftmax, int kList, bool kAll, int kMinBlocks>
-Unproven launchRowKernel(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
-                         bool onlyIfManyRounds, cudaStream_t st, const char* fn) {
+bool launchRowKernel(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
+                     bool onlyIfManyRounds, cudaStream_t st, const char* fn) {
   const auto kernel = fast::routeRowKernel<In, V, kSoftmax, kList, kAll, kMinBlocks>;
   const size_t pad = d.bias ? sizeof(float) * V * 33 : 0;
   const size_t perWarp = sizeof(uint32_t) * fast::WarpLayout<In, V>::kWords;
@@ -420,44 +416,34 @@ Unproven launchRowKernel(const DevSpec& d, const In* x, int64_t T, const FwdOut&
   const int perSm = (int)paramInt("SAM_ROUTE_ROW_BLOCKS_PER_SM");  // 0: rowGrid decides
   const size_t smemFixed = fixed + pad + 16;                        // 16: alignment
   Launch l = planLaunch(kernel, smemFixed, perWarp, batches, fn, perSm);
-  const bool manyRounds = batches > 2 * (int64_t)l.maxBlocks * (l.threads / 32);
-  if (onlyIfManyRounds && !manyRounds) return Unproven::kNotLaunched;
-  // Sigmoid over many rounds defers its unproven tokens (~0.5%) to
-  // retryKernel, launched next (deepseek-v3, T = 1M, H200: a build that
-  // always routes them in-warp was 13% (fp32) and 16% (bf16) slower than
-  // one that always defers). Over one or two rounds the kernel lasts one
-  // warp's chain, and the retry kernel's launch and latency cost more than
-  // the detours do (T = 65536: 62.6 -> 58.7 us in fp32, 59.2 -> 56.3 in
-  // bf16). Softmax leaves fewer and always routes them in-warp.
-  // The flag is a kernel parameter, so every sigmoid build carries both
-  // paths; that costs registers (the 85-register build spills more) and
-  // T = 1M runs 893 us in fp32 where the defer-only build ran 803.
-  const bool defer = !kSoftmax && manyRounds;
+  if (onlyIfManyRounds && batches <= 2 * (int64_t)l.maxBlocks * (l.threads / 32)) return false;
   if (perSm == 0) applyRowGrid(batches, !fast::rowShortWork<In>(kList), smemFixed, perWarp, l);
   const DeviceInfo& dev = deviceInfo(fn);
   l.smem = evenSpreadSmem(l.blocks, l.sms, l.smem, dev.smemPerSm, dev.smemReservedPerBlock, dev.smemPerBlockOptin);
   allowSmem(kernel, l.smem, fn);
-  launchAfter(kernel, l, st, fn, d, x, T, o, counts, (int)defer);
-  return defer ? Unproven::kDeferred : Unproven::kInWarp;
+  launchAfter(kernel, l, st, fn, d, x, T, o, counts);
+  return true;
 }
 
 template <typename In, int V, bool kSoftmax, int kList, bool kAll>
 void launchRows(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
                 cudaStream_t st, const char* fn) {
-  Unproven u;
+  bool deferred;  // whether the build launched leaves its unproven tokens to retryKernel
   if constexpr (fast::rowShortWork<In>(kList)) {
-    u = launchRowKernel<In, V, kSoftmax, kList, kAll, 4>(d, x, T, o, counts, fixed, false, st, fn);
+    launchRowKernel<In, V, kSoftmax, kList, kAll, 4>(d, x, T, o, counts, fixed, false, st, fn);
+    deferred = fast::rowDefersUnproven(kSoftmax, kList, 4);
   } else if constexpr (kList > 3) {
     // More than two rounds of the 128-register build (T = 1M): the 85-register
     // one, whose 24 warps per SM hide more latency there (deepseek-v3, H200:
     // 2 blocks per SM was 2.6% (fp32) and 9% (bf16) slower at T = 1M).
-    u = launchRowKernel<In, V, kSoftmax, kList, kAll, 3>(d, x, T, o, counts, fixed, true, st, fn);
-    if (u == Unproven::kNotLaunched)
-      u = launchRowKernel<In, V, kSoftmax, kList, kAll, 2>(d, x, T, o, counts, fixed, false, st, fn);
+    const bool many = launchRowKernel<In, V, kSoftmax, kList, kAll, 3>(d, x, T, o, counts, fixed, true, st, fn);
+    if (!many) launchRowKernel<In, V, kSoftmax, kList, kAll, 2>(d, x, T, o, counts, fixed, false, st, fn);
+    deferred = fast::rowDefersUnproven(kSoftmax, kList, many ? 3 : 2);
   } else {
-    u = launchRowKernel<In, V, kSoftmax, kList, kAll, 2>(d, x, T, o, counts, fixed, false, st, fn);
+    launchRowKernel<In, V, kSoftmax, kList, kAll, 2>(d, x, T, o, counts, fixed, false, st, fn);
+    deferred = fast::rowDefersUnproven(kSoftmax, kList, 2);
   }
-  if (u != Unproven::kDeferred) return;  // the row kernel routed its unproven tokens itself
+  if (!deferred) return;  // the row kernel routed its unproven tokens itself
   // Their number is on the device, so the grid is sized for up to
   // kRetryWarps of them at once (a block with none returns at once).
   constexpr int64_t kRetryWarps = 4096;

@@ -182,13 +182,29 @@ __device__ __forceinline__ float pairSum(float v) { return v + __shfl_xor_sync(k
 template <typename In>
 constexpr bool rowShortWork(int list) { return sizeof(In) == 2 && list <= 3; }
 
+// Whether a build of the row kernel leaves the tokens it cannot prove to
+// retryKernel, launched next, instead of routing them in-warp. A compile-time
+// choice: a build that carries both paths needs more registers (deepseek-v3
+// with a run-time flag: the 85-register build spilled more and T = 1M ran
+// 893 us in fp32 against 803). Softmax leaves few: in-warp. Sigmoid (~0.5%):
+// deferred over many rounds (the 9-key list's 3-block build, T > ~100K on an
+// H200), where a warp's detours add up (T = 1M: always in-warp was 13%
+// (fp32) and 16% (bf16) slower); in-warp in its 2-block build (one to three
+// rounds), where the kernel lasts one warp's chain and the retry kernel's
+// launch and latency cost more than the detours (T = 65536: 62.6 -> 58.7 us
+// in fp32, 59.2 -> 56.3 in bf16). The short lists (k <= 2, no preset) keep
+// deferring, unmeasured either way.
+__host__ __device__ constexpr bool rowDefersUnproven(bool softmax, int list, int minBlocks) {
+  return !softmax && !(list > 3 && minBlocks == 2);
+}
+
 // kAll: every group kept (d.allGroups), known at compile time so that the
 // first pass fills the list only when it has to (a list that lives across
 // the pass without being touched is one the compiler may spill).
 // kMinBlocks: blocks of 256 per SM its registers allow (launchRows picks).
 template <typename In, int V, bool kSoftmax, int kList, bool kAll, int kMinBlocks>
 __global__ void __launch_bounds__(256, kMinBlocks)
-    routeRowKernel(DevSpec d, const In* __restrict__ logits, int64_t T, FwdOut o, int wantCounts, int deferUnproven) {
+    routeRowKernel(DevSpec d, const In* __restrict__ logits, int64_t T, FwdOut o, int wantCounts) {
   constexpr int E = 32 * V;
   constexpr bool k16 = sizeof(In) == 2;
   using L = SliceLayout<In>;
@@ -469,12 +485,13 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     }
     // The tokens not proven (or with a non-finite logit), exactly: few (0
     // to 0.4% of random tokens at E = 256 for softmax, ~0.5% for sigmoid).
-    // This warp routes them, one warp-wide call each; or, deferUnproven
-    // (launchRowKernel says when), they go on the retry list for
+    // This warp routes them, one warp-wide call each; or, in the builds
+    // that defer them (rowDefersUnproven), they go on the retry list for
     // retryKernel, launched next.
+    constexpr bool kDefer = rowDefersUnproven(kSoftmax, kList, kMinBlocks);
     const bool retry = live && !sure && h == 0;
     unsigned rest = __ballot_sync(kFull, retry);
-    if (!deferUnproven) {
+    if (!kDefer) {
       while (rest) {
         const int l = __ffs(rest) - 1;
         rest &= rest - 1;
@@ -492,10 +509,9 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   fastFinish<E>(d, o, sh, 0.0);
 }
 
-// The tokens a sigmoid row kernel over many rounds could not prove
-// (deferUnproven), each routed exactly by one warp (exactToken, the
-// reference's bits), counts included. A launch of its own: over many rounds
-// a warp's in-warp detours add up (launchRowKernel says when).
+// The tokens a sigmoid row kernel build could not prove and deferred
+// (rowDefersUnproven), each routed exactly by one warp (exactToken, the
+// reference's bits), counts included.
 template <typename In, int V>
 __global__ void __launch_bounds__(256) retryKernel(DevSpec d, const In* __restrict__ logits, FwdOut o, int wantCounts) {
   waitForPreviousKernel();  // the row kernel (launchAfter)
