@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <tuple>
@@ -811,17 +812,19 @@ void backwardCuda(const RouteSpec& spec, const void* logits, samDataType_t dtype
 
 ApproxBound sigmoidApproxBound() {
   const char* fn = "sigmoidApproxBound";
-  unsigned long long* d = nullptr;
-  ROUTE_CUDA(cudaMalloc(&d, sizeof(*d)));
-  unsigned long long bits = 0;
-  cudaError_t err = cudaMemset(d, 0, sizeof(*d));
-  if (err == cudaSuccess) {
-    sigmoidErrorKernel<<<deviceInfo(fn).sms * 8, 256>>>(d);
-    err = cudaGetLastError();
+  int sms = 0;
+  {
+    std::lock_guard<std::mutex> lock(gWorkspaceMutex);  // deviceInfo's callers hold it
+    sms = deviceInfo(fn).sms;
   }
-  if (err == cudaSuccess) err = cudaMemcpy(&bits, d, sizeof(bits), cudaMemcpyDeviceToHost);
-  cudaFree(d);
-  if (err != cudaSuccess) throwError(samCudaError, std::string(fn) + ": " + cudaGetErrorString(err));
+  unsigned long long* worst = nullptr;
+  ROUTE_CUDA(cudaMalloc(&worst, sizeof(*worst)));
+  const std::unique_ptr<unsigned long long, cudaError_t (*)(void*)> owned(worst, &cudaFree);
+  ROUTE_CUDA(cudaMemset(worst, 0, sizeof(*worst)));
+  sigmoidErrorKernel<<<sms * 8, 256>>>(worst);
+  ROUTE_CUDA(cudaGetLastError());
+  unsigned long long bits = 0;
+  ROUTE_CUDA(cudaMemcpy(&bits, worst, sizeof(bits), cudaMemcpyDeviceToHost));
   double measured = 0.0;
   std::memcpy(&measured, &bits, sizeof(measured));
   return ApproxBound{fast::kSigmoidErr, measured};
