@@ -143,6 +143,44 @@ __device__ __forceinline__ void forHalfGlobal(const In* group, int h, Fn&& fn) {
   }
 }
 
+// forHalfShared for 16-bit logits a word (two logits) at a time: fn(c, i, w)
+// for each of the lane's 8 words; c (0 .. 7, known at compile time) numbers
+// them, i is the expert of the word's lower half (the upper half is i + 1).
+template <typename In, typename Fn>
+__device__ __forceinline__ void forHalfSharedWords(const uint32_t* rowWords, int h, Fn&& fn) {
+  static_assert(sizeof(In) == 2, "16-bit logits only");
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    const int q = 2 * j + h;
+    const uint4 w = *reinterpret_cast<const uint4*>(rowWords + q * 4);
+    const uint32_t v[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+    for (int c = 0; c < 4; ++c) fn(4 * j + c, q * 8 + 2 * c, v[c]);
+  }
+}
+
+// Two 16-bit logits as one packed value (bf16x2, half2), for the packed
+// instructions: x * 0 + p and max are exact in any precision, so the first
+// pass's poison and max take one instruction per two logits.
+template <typename In>
+struct Packed16;
+template <>
+struct Packed16<__nv_bfloat16> {
+  using T = __nv_bfloat162;
+  static constexpr uint32_t kNegInf = 0xff80ff80u;
+};
+template <>
+struct Packed16<__half> {
+  using T = __half2;
+  static constexpr uint32_t kNegInf = 0xfc00fc00u;
+};
+template <typename In>
+__device__ __forceinline__ typename Packed16<In>::T packed(uint32_t w) {
+  typename Packed16<In>::T v;
+  memcpy(&v, &w, sizeof(w));
+  return v;
+}
+
 // A sorted list of the n smallest keys (ascending), updated without branches.
 template <int N>
 __device__ __forceinline__ void insertKey(int (&l)[N], int v) {
@@ -269,11 +307,37 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         // Against the group's own max: no running max to rescale; the
         // batch's end scales each group by exp(group max - row max).
         float mx4[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
-        forHalfShared<In>(rowWords, h, [&](int j, int i, float x) {
-          poison[j & 3] = fmaExact(x, 0.0f, poison[j & 3]);
-          mx4[j & 3] = fmaxf(mx4[j & 3], x);
-          if (allGroups) insertKey(keys, tagged(valueKey<true>(x), 32 * s + i, kExpertBits));
-        });
+        if constexpr (k16) {
+          // Packed: one HFMA2 and one HMNMX2 per two logits, not an unpack,
+          // an FFMA and an FMNMX per logit (16-bit softmax is bound by
+          // instructions). The max ignores a NaN as fmaxf does; the poison
+          // catches it.
+          using P = typename Packed16<In>::T;
+          const P zero = packed<In>(0u);
+          P p2[2] = {zero, zero}, m2[2] = {packed<In>(Packed16<In>::kNegInf), packed<In>(Packed16<In>::kNegInf)};
+          forHalfSharedWords<In>(rowWords, h, [&](int c, int i, uint32_t w) {
+            const P v = packed<In>(w);
+            p2[c & 1] = __hfma2(v, zero, p2[c & 1]);
+            m2[c & 1] = __hmax2(m2[c & 1], v);
+            if (allGroups) {
+              float x[2];
+              pairToFloats(w, x, static_cast<In*>(nullptr));
+              insertKey(keys, tagged(valueKey<true>(x[0]), 32 * s + i, kExpertBits));
+              insertKey(keys, tagged(valueKey<true>(x[1]), 32 * s + i + 1, kExpertBits));
+            }
+          });
+#pragma unroll
+          for (int c = 0; c < 2; ++c) {
+            poison[2 * c] += __low2float(p2[c]), poison[2 * c + 1] += __high2float(p2[c]);  // NaN stays NaN
+            mx4[2 * c] = __low2float(m2[c]), mx4[2 * c + 1] = __high2float(m2[c]);
+          }
+        } else {
+          forHalfShared<In>(rowWords, h, [&](int j, int i, float x) {
+            poison[j & 3] = fmaExact(x, 0.0f, poison[j & 3]);
+            mx4[j & 3] = fmaxf(mx4[j & 3], x);
+            if (allGroups) insertKey(keys, tagged(valueKey<true>(x), 32 * s + i, kExpertBits));
+          });
+        }
         const float mHalf = fmaxf(fmaxf(mx4[0], mx4[1]), fmaxf(mx4[2], mx4[3]));
         const float mGroup = pairMax(mHalf);
         float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
