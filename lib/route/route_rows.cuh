@@ -255,6 +255,13 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   // region. Every pointer is the dynamic shared array plus an offset: one
   // that went through an integer would lose its address space and make
   // every access a generic load (the L1TEX path, not LDS).
+  // The warps' regions sit at 32-byte boundaries of the shared window only
+  // because the static shared memory before this array (fastSetup's table)
+  // is 256 bytes. 16 bytes off (one more static variable), every slice's
+  // cp.async took twice the shared wavefronts and fetched its global
+  // sectors twice (ncu, 32 more L2 sectors per token). Aligning at run time
+  // (branch align32) moved registers and times by up to 2% either way, so
+  // it is left out while the static size stays a multiple of 32.
   extern __shared__ __align__(16) uint32_t rowSmem[];
   const int endWord = (int)(reinterpret_cast<uint32_t*>(sh.end) - rowSmem);  // sh.end is 4-byte aligned
   float* biasPad = reinterpret_cast<float*>(rowSmem + endWord);
