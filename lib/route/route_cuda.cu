@@ -429,22 +429,21 @@ bool launchRowKernel(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, 
 template <typename In, int V, bool kSoftmax, int kList, bool kAll>
 void launchRows(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
                 cudaStream_t st, const char* fn) {
-  bool deferred;  // whether the build launched leaves its unproven tokens to retryKernel
+  int minBlocks = 2;  // the build launched (its kMinBlocks)
   if constexpr (fast::rowShortWork<In>(kList)) {
+    minBlocks = 4;
     launchRowKernel<In, V, kSoftmax, kList, kAll, 4>(d, x, T, o, counts, fixed, false, st, fn);
-    deferred = fast::rowDefersUnproven(kSoftmax, kList, 4);
   } else if constexpr (kList > 3) {
     // More than two rounds of the 128-register build (T = 1M): the 85-register
     // one, whose 24 warps per SM hide more latency there (deepseek-v3, H200:
     // 2 blocks per SM was 2.6% (fp32) and 9% (bf16) slower at T = 1M).
-    const bool many = launchRowKernel<In, V, kSoftmax, kList, kAll, 3>(d, x, T, o, counts, fixed, true, st, fn);
-    if (!many) launchRowKernel<In, V, kSoftmax, kList, kAll, 2>(d, x, T, o, counts, fixed, false, st, fn);
-    deferred = fast::rowDefersUnproven(kSoftmax, kList, many ? 3 : 2);
+    if (launchRowKernel<In, V, kSoftmax, kList, kAll, 3>(d, x, T, o, counts, fixed, true, st, fn)) minBlocks = 3;
+    else launchRowKernel<In, V, kSoftmax, kList, kAll, 2>(d, x, T, o, counts, fixed, false, st, fn);
   } else {
     launchRowKernel<In, V, kSoftmax, kList, kAll, 2>(d, x, T, o, counts, fixed, false, st, fn);
-    deferred = fast::rowDefersUnproven(kSoftmax, kList, 2);
   }
-  if (!deferred) return;  // the row kernel routed its unproven tokens itself
+  // The same function the kernel asks, so the two cannot disagree.
+  if (!fast::rowDefersUnproven(kSoftmax, kList, minBlocks)) return;  // the row kernel routed its unproven tokens itself
   // Their number is on the device, so the grid is sized for up to
   // kRetryWarps of them at once (a block with none returns at once).
   constexpr int64_t kRetryWarps = 4096;

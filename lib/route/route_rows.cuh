@@ -260,8 +260,9 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   // is 256 bytes. 16 bytes off (one more static variable), every slice's
   // cp.async took twice the shared wavefronts and fetched its global
   // sectors twice (ncu, 32 more L2 sectors per token). Aligning at run time
-  // (branch align32) moved registers and times by up to 2% either way, so
-  // it is left out while the static size stays a multiple of 32.
+  // instead moved registers and times by up to 2% either way (perf/RESULTS.md,
+  // eleventh round), so it is left out while the static size stays a
+  // multiple of 32.
   extern __shared__ __align__(16) uint32_t rowSmem[];
   const int endWord = (int)(reinterpret_cast<uint32_t*>(sh.end) - rowSmem);  // sh.end is 4-byte aligned
   float* biasPad = reinterpret_cast<float*>(rowSmem + endWord);
