@@ -12,8 +12,9 @@
 //    above the exp's floor at 87) give strictly ordered scores whatever
 //    either exp's error (1 ulp for routeExpNonPos; kUGap is ~32 ulps);
 //  - a group sum of exps: relative kSumRel plus absolute kSumAbs (in units
-//    of the largest exp, 1), for the hardware exp, the summation order and
-//    the reference's own rounding;
+//    of the largest exp, 1), for the hardware exp, the summation order, the
+//    exponent offset taken off at the batch's end (groupExpOffset) and the
+//    reference's own rounding;
 //  - sigmoid (with or without a bias): |approximate - exact| <= kSigmoidErr,
 //    plus the rounding of s + bias, which dSel in the kernel adds.
 // Included inside sam::route's anonymous namespace, after route_fast.cuh.
@@ -31,6 +32,13 @@ constexpr float kSumAbs = 0x1p-18f;      //   absolute part (in units of the lar
 // (RouteGpu.SigmoidBoundHoldsForEveryFloat checks it on the GPU it runs on).
 constexpr float kSigmoidErr = 0x1p-20f;
 constexpr float kNegLog2e = -1.4426950408889634f;
+constexpr float kLog2e = 1.4426950408889634f;
+
+// mg log2e - round(mg log2e), exactly (an FMA's residual of a product): the
+// exponent offset of every term of a group summed as 2^(x log2e - mL) with
+// mL = round(mg log2e) (route_rows.cuh), whose sum is 2^eps times the
+// group's sum of e^(x - mg). Finite for |mg| < 2^126.
+__device__ __forceinline__ float groupExpOffset(float mg) { return fmaf(mg, kLog2e, -__fmul_rn(mg, kLog2e)); }
 
 __device__ __forceinline__ float ex2Approx(float x) {
   float y;
@@ -46,11 +54,13 @@ __device__ __forceinline__ float rcpApprox(float x) {
 // Are u values a <= b certainly in this order (or tied) on both sides?
 __device__ __forceinline__ bool uApart(float a, float b) { return a == b || (b - a >= kUGap && b <= kULimit); }
 
-// The approximate sigmoid (|error| <= kSigmoidErr): exp(-|x|) by ex2.approx.
-__device__ __forceinline__ float sigmoidApprox(float x) {
-  const float a = ex2Approx(fabsf(x) * kNegLog2e);
-  return (x >= 0.0f ? 1.0f : a) * rcpApprox(1.0f + a);
-}
+// The approximate sigmoid (|error| <= kSigmoidErr): 1 / (1 + exp(-x)) by
+// ex2.approx and rcp.approx, four instructions. For x < 0 the exp is >= 1
+// and the result <= 1/2, so its relative error (ex2, the add, rcp: ~4e-7)
+// stays ~2e-7 absolute; past x = -88 the exp is inf and the result 0, as
+// the true value is below 1e-38. (The form exp(-|x|) and a select for the
+// sign took seven.)
+__device__ __forceinline__ float sigmoidApprox(float x) { return rcpApprox(1.0f + ex2Approx(x * kNegLog2e)); }
 
 // The keys (descKey, tagged, valueKey, keyBound and their bounds) are in
 // route_keys.h, shared with the host tests.

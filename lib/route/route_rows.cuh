@@ -71,17 +71,33 @@ __device__ __forceinline__ void cpAsyncWait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N));
 }
 
-// Starts copying slice s (experts 32 s ..) of rows t0 .. t0 + 15 into buf.
-// Rows past the end repeat the last row (their results are not used).
+// Starts copying slice s (experts 32 s ..) of rows t0 .. t0 + 15 into buf:
+// each warp-wide copy takes 32 / kChunks whole rows, lane l piece l % kChunks
+// of row l / kChunks. A full batch takes one address per slice, the copies
+// being fixed offsets from it (the general form, a clamped 64-bit address
+// per copy, was ~50 of the 16-bit slice loop's ~190 instructions). In the
+// last, partial batch rows past the end repeat the last row (their results
+// are not used).
 template <typename In>
 __device__ __forceinline__ void issueSlice(uint32_t* buf, const In* logits, int64_t t0, int64_t T, int E, int s,
                                            int lane) {
   using L = SliceLayout<In>;
+  constexpr int kRowsPerCopy = 32 / L::kChunks;
+  constexpr int kPieceElems = 16 / (int)sizeof(In);
+  const int row = lane / L::kChunks, piece = lane % L::kChunks;
+  if (t0 + L::kRows <= T) {
+    const In* src = logits + (t0 + row) * E + s * 32 + piece * kPieceElems;
+    uint32_t* dst = buf + row * L::kStride + piece * 4;
 #pragma unroll
-  for (int c = 0; c < L::kRows * L::kChunks / 32; ++c) {
-    const int flat = c * 32 + lane, r = flat / L::kChunks, piece = flat % L::kChunks;
+    for (int c = 0; c < L::kRows / kRowsPerCopy; ++c)
+      cpAsync16(dst + c * kRowsPerCopy * L::kStride, src + c * kRowsPerCopy * E);
+    return;
+  }
+#pragma unroll
+  for (int c = 0; c < L::kRows / kRowsPerCopy; ++c) {
+    const int r = c * kRowsPerCopy + row;
     const int64_t t = min(t0 + r, T - 1);
-    cpAsync16(buf + r * L::kStride + piece * 4, logits + t * E + s * 32 + piece * (16 / (int)sizeof(In)));
+    cpAsync16(buf + r * L::kStride + piece * 4, logits + t * E + s * 32 + piece * kPieceElems);
   }
 }
 
@@ -348,8 +364,14 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         }
         const float mHalf = fmaxf(fmaxf(mx4[0], mx4[1]), fmaxf(mx4[2], mx4[3]));
         const float mGroup = pairMax(mHalf);
+        // e^(x - mGroup) as 2^(x log2e - mL), one FFMA per logit (not a
+        // subtract and a multiply): mL is mGroup log2e rounded, so every
+        // term of the group carries the same factor 2^eps (eps, the
+        // rounding's residual: groupExpOffset), which the batch's end takes
+        // off the group's sum.
+        const float mL = __fmul_rn(mGroup, kLog2e);
         float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        forHalfShared<In>(rowWords, h, [&](int j, int, float x) { acc[j & 3] += ex2Approx((mGroup - x) * kNegLog2e); });
+        forHalfShared<In>(rowWords, h, [&](int j, int, float x) { acc[j & 3] += ex2Approx(fmaf(x, kLog2e, -mL)); });
         v0 = pairSum((acc[0] + acc[1]) + (acc[2] + acc[3])), v1 = mGroup;
       } else {
         float a1 = -INFINITY, a2 = -INFINITY;
@@ -373,13 +395,17 @@ __global__ void __launch_bounds__(256, kMinBlocks)
 #pragma unroll
     for (int g = 0; g < V; ++g) ga[g] = scores[2 * g], gb[g] = scores[2 * g + 1];
     float m = -INFINITY, inv = 0.0f;
+    bool inRange = true;  // softmax: every group's max within +-2^126, where mGroup log2e stays finite
     if (kSoftmax) {
+      float lo = INFINITY;
 #pragma unroll
-      for (int g = 0; g < V; ++g) m = fmaxf(m, gb[g]);
+      for (int g = 0; g < V; ++g) m = fmaxf(m, gb[g]), lo = fminf(lo, gb[g]);
+      inRange = m < 0x1p126f && lo > -0x1p126f;
       float sum = 0.0f;
 #pragma unroll
       for (int g = 0; g < V; ++g) {
-        ga[g] *= ex2Approx((m - gb[g]) * kNegLog2e);
+        // exp(gb - m) and the group's 2^-eps in one exponent.
+        ga[g] *= ex2Approx(fmaf(m - gb[g], kNegLog2e, -groupExpOffset(gb[g])));
         sum += ga[g];
       }
       inv = rcpApprox(sum);
@@ -387,7 +413,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     const float poisoned = (poison[0] + poison[1]) + (poison[2] + poison[3]);
     const bool finite = poisoned == poisoned;
     const bool pairFinite = __shfl_xor_sync(kFull, finite, 1);  // every lane: not behind a && (a lane that skips it hangs the warp)
-    bool sure = live && finite && pairFinite;
+    bool sure = live && finite && pairFinite && inRange;
 
     // Groups: scores (a sum of exps or a top-2 sum: larger is better; the
     // softmax max: u = m - max logit, smaller is better), the top M by

@@ -272,6 +272,27 @@ TEST(RouteGpu, EveryKOptionsAndCapacity) {
 #endif
 }
 
+// Large logits. The row kernel sums a softmax group as 2^(x log2e - mL),
+// mL = mGroup log2e rounded, and takes the rounding's factor off the group's
+// sum at the batch's end; that factor grows with |mGroup| (up to ~3e-4 in
+// the exponent at 3000), and the weights must still be the reference's
+// within 1e-6. Rows with a logit past 2^126 (where mGroup log2e would
+// overflow) must come out of the exact path.
+TEST(RouteGpu, LargeLogitsKeepWeightsExact) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  auto rng = freshRng("gpu large logits");
+  const int64_t T = 65537;
+  for (int E : {128, 256})
+    for (samRoutePreset_t p : {samPresetSwitch, samPresetGshard, samPresetSam, samPresetDeepseekV2}) {
+      std::vector<float> x = randomLogits(rng, T, E, 3000.0f);
+      for (int64_t t = 5; t < T; t += 997) x[t * E + t % E] = (t & 1 ? 3.0e38f : -3.0e38f);
+      for (samDataType_t dt : {samFloat32, samBfloat16})
+        compareForward({configFor(p, E, E / 32, 8), T, dt}, rng, nullptr, &x);
+    }
+#endif
+}
+
 TEST(RouteGpu, NonFiniteLogitsWriteNothing) {
   SKIP_WITHOUT_GPU();
 #if SAM_HAVE_CUDA
