@@ -208,6 +208,21 @@ __device__ __forceinline__ void insertKey(int (&l)[N], int v) {
   }
 }
 
+// tagged(valueKey<kSoftmax>(v), idx, kExpertBits) (route_keys.h), the same
+// bits, in a shift and two three-input logic ops. The compiler's own form
+// took five instructions with the select of ordKey, and a candidate's key is
+// most of the per-logit work of the lists. For bits i of the value and s = i
+// >> 31: bit 31 is ~i, bits 0-30 are ~(i ^ s) (~i for i >= 0, i for i < 0),
+// which is descKey; then the low 9 bits take idx (< 512).
+template <bool kSoftmax>
+__device__ __forceinline__ int candidateKey(float v, int idx) {
+  const int i = __float_as_int(kSoftmax ? v : v - 1.0f), s = i >> 31;
+  int desc, key;
+  asm("lop3.b32 %0, %1, %2, 0x7fffffff, 0x87;" : "=r"(desc) : "r"(i), "r"(s));  // imm ? ~(i ^ s) : ~i
+  asm("lop3.b32 %0, %1, 0xfffffe00, %2, 0xea;" : "=r"(key) : "r"(desc), "r"(idx));  // (desc & imm) | idx
+  return key;
+}
+
 // The next lower value of the In type below x (16-bit types: the fp32 of one
 // has its low 16 or 13 bits zero), for the bound on everything below a tie.
 template <typename In>
@@ -346,8 +361,8 @@ __global__ void __launch_bounds__(256, kMinBlocks)
             if (allGroups) {
               float x[2];
               pairToFloats(w, x, static_cast<In*>(nullptr));
-              insertKey(keys, tagged(valueKey<true>(x[0]), 32 * s + i, kExpertBits));
-              insertKey(keys, tagged(valueKey<true>(x[1]), 32 * s + i + 1, kExpertBits));
+              insertKey(keys, candidateKey<true>(x[0], 32 * s + i));
+              insertKey(keys, candidateKey<true>(x[1], 32 * s + i + 1));
             }
           });
 #pragma unroll
@@ -359,7 +374,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
           forHalfShared<In>(rowWords, h, [&](int j, int i, float x) {
             poison[j & 3] = fmaExact(x, 0.0f, poison[j & 3]);
             mx4[j & 3] = fmaxf(mx4[j & 3], x);
-            if (allGroups) insertKey(keys, tagged(valueKey<true>(x), 32 * s + i, kExpertBits));
+            if (allGroups) insertKey(keys, candidateKey<true>(x, 32 * s + i));
           });
         }
         const float mHalf = fmaxf(fmaxf(mx4[0], mx4[1]), fmaxf(mx4[2], mx4[3]));
@@ -380,7 +395,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
           const float sel = sigmoidApprox(x) + (hasBias ? biasPad[s * 33 + i] : 0.0f);
           a2 = fmaxf(a2, fminf(a1, sel));
           a1 = fmaxf(a1, sel);
-          if (allGroups) insertKey(keys, tagged(valueKey<false>(sel), 32 * s + i, kExpertBits));
+          if (allGroups) insertKey(keys, candidateKey<false>(sel, 32 * s + i));
         });
         const float o1 = __shfl_xor_sync(kFull, a1, 1), o2 = __shfl_xor_sync(kFull, a2, 1);
         v0 = fmaxf(a1, o1), v1 = fmaxf(fminf(a1, o1), fmaxf(a2, o2));  // the top two of both halves' top twos
@@ -459,7 +474,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         const int g = (int)__fns(chosen, 0, p + 1);  // the p-th chosen group
         forHalfGlobal<In>(rowPtr + g * 32, h, [&](int, int i, float x) {
           const float v = kSoftmax ? x : sigmoidApprox(x) + (hasBias ? biasPad[g * 33 + i] : 0.0f);
-          insertKey(keys, tagged(valueKey<kSoftmax>(v), 32 * g + i, kExpertBits));
+          insertKey(keys, candidateKey<kSoftmax>(v, 32 * g + i));
         });
       }
     }
