@@ -32,6 +32,17 @@ SAM_HD int tagged(int key, int idx, int bits) { return (key & ~bits) | idx; }
 // negative) or all zeros (x < 0), and the key gives the logit back exactly.
 SAM_HD float keyLogit16(int key) { return descValue(key < 0 ? (key | kExpertBits) : (key & ~kExpertBits)); }
 
+// Whether softmax keys (valueKey<true>, then tagged) came from finite logits
+// only, given the smallest (best) and the largest (worst) of them: a +Inf or
+// +NaN key sits at or below +Inf's bucket, below every finite logit's; a
+// -Inf or -NaN key at or above -Inf's, above every finite one's. So a kernel
+// that keys every logit anyway needs no separate check for them.
+SAM_HD bool keysFinite(int bestKey, int worstKey) {
+  constexpr int kPosInfLast = ~0x7f800000 | kExpertBits;  // the largest key of +Inf's bucket
+  constexpr int kNegInfFirst = 0x7f800000;                // the smallest key of -Inf's bucket
+  return bestKey > kPosInfLast && worstKey < kNegInfFirst;
+}
+
 // The key of a candidate's value: the logit (softmax), or sel - 1 (sigmoid:
 // the top sels sit just below 1, where sel - 1 is exact and small, so
 // within 2^-6 of 1 the 9 dropped bits cost ~1e-6 instead of ~3e-5 and close

@@ -214,8 +214,10 @@ __device__ __forceinline__ void insertKey(int (&l)[N], int v) {
 // Three-input minima make that 3N - 1 instructions per pair against 2
 // (2N - 1) for two single inserts: 4 instead of 5 per key for N = 3, 13
 // instead of 17 for N = 9.
+// Returns the larger of the two keys (the fp32 first pass's finiteness
+// check keeps the largest of them: keysFinite).
 template <int N>
-__device__ __forceinline__ void insertKeyPair(int (&l)[N], int x, int y) {
+__device__ __forceinline__ int insertKeyPair(int (&l)[N], int x, int y) {
   const int p = min(x, y), q = max(x, y);
   int out[N];
   out[0] = min(l[0], p);
@@ -224,6 +226,7 @@ __device__ __forceinline__ void insertKeyPair(int (&l)[N], int x, int y) {
   for (int j = 2; j < N; ++j) out[j] = __vimin3_s32(l[j], max(l[j - 1], p), max(l[j - 2], q));
 #pragma unroll
   for (int j = 0; j < N; ++j) l[j] = out[j];
+  return q;
 }
 
 // For the loops that make their keys one at a time (slot j known at compile
@@ -355,6 +358,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     const bool live = t < T;
     const In* rowPtr = logits + min(t, T - 1) * E;
     float poison[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // NaN iff a logit is NaN or infinite; four chains, not one
+    int worstKey = INT_MIN;  // fp32 softmax with every group kept: the largest key, instead of the poison
     int keys[kList];  // this lane's candidates; merged with the other lane's at the end
 #pragma unroll
     for (int i = 0; i < kList; ++i) keys[i] = INT_MAX;
@@ -397,12 +401,19 @@ __global__ void __launch_bounds__(256, kMinBlocks)
             mx4[2 * c] = __low2float(m2[c]), mx4[2 * c + 1] = __high2float(m2[c]);
           }
         } else {
-          int held = 0;  // insertKeyInPairs
+          int held = 0;  // as in insertKeyInPairs
           forHalfShared<In>(rowWords, h, [&](int j, int i, float x) {
-            poison[j & 3] = fmaExact(x, 0.0f, poison[j & 3]);
             mx4[j & 3] = fmaxf(mx4[j & 3], x);
-            if (!allGroups) return;
-            insertKeyInPairs(keys, held, j, candidateKey<true>(x, 32 * s + i));
+            if (!allGroups) {
+              poison[j & 3] = fmaExact(x, 0.0f, poison[j & 3]);
+              return;
+            }
+            // Every logit is keyed: its key shows a non-finite logit
+            // (keysFinite), one instruction per pair instead of a poison
+            // FFMA per logit.
+            const int key = candidateKey<true>(x, 32 * s + i);
+            if (j & 1) worstKey = max(worstKey, insertKeyPair(keys, held, key));
+            else held = key;
           });
         }
         const float mHalf = fmaxf(fmaxf(mx4[0], mx4[1]), fmaxf(mx4[2], mx4[3]));
@@ -456,7 +467,8 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       inv = rcpApprox(sum);
     }
     const float poisoned = (poison[0] + poison[1]) + (poison[2] + poison[3]);
-    const bool finite = poisoned == poisoned;
+    constexpr bool kFiniteByKeys = kSoftmax && kAll && !k16;  // the first pass above
+    const bool finite = kFiniteByKeys ? keysFinite(keys[0], worstKey) : poisoned == poisoned;
     const bool pairFinite = __shfl_xor_sync(kFull, finite, 1);  // every lane: not behind a && (a lane that skips it hangs the warp)
     bool sure = live && finite && pairFinite && inRange;
 

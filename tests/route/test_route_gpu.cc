@@ -355,6 +355,43 @@ TEST(RouteGpu, NonFiniteLogitsWriteNothing) {
 #endif
 }
 
+// Each kind of non-finite logit (+Inf, -Inf, NaN of either sign) alone in
+// a random call, for every preset and dtype. fp32 softmax with every group
+// kept (switch, gshard) finds them by its keys (keysFinite: the best key
+// for +Inf and +NaN, the worst for -Inf and -NaN) instead of a poison, so
+// each kind is tried where it sorts. Status names the logit; nothing is
+// written.
+TEST(RouteGpu, EveryKindOfNonFiniteLogitIsFound) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  auto rng = freshRng("gpu non-finite kinds");
+  const int E = 256, R = 8;
+  const int64_t T = 4099;  // a partial last batch
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  for (samRoutePreset_t p : {samPresetSwitch, samPresetGshard, samPresetSam, samPresetDeepseekV2, samPresetDeepseekV3})
+    for (samDataType_t dt : {samFloat32, samBfloat16, samFloat16})
+      for (float bad : {inf, -inf, nan, std::copysign(nan, -1.0f)}) {
+        const samRouteConfig_t c = preset(p, E, R);
+        std::vector<float> x = randomLogits(rng, T, E, 4.0f);
+        const int64_t t = (int64_t)(rng() % T);
+        const int e = (int)(rng() % E);
+        x[t * E + e] = bad;
+        SCOPED_TRACE(describe(c) + " dtype=" + std::to_string(dt) + " bad=" + std::to_string(bad) + " at " +
+                     std::to_string(t) + "," + std::to_string(e));
+        const Logits lg = pack(x, dt);
+        Dev<unsigned char> dl(lg.size());
+        dl.upload(lg.data(), lg.size());
+        Dev<int32_t> idx(T * c.topk, 0x11), status(3, 0x11);
+        Dev<float> w(T * c.topk, 0x11);
+        samRouteOutput_t out{idx.p, w.p, nullptr, nullptr, nullptr, status.p};
+        ASSERT_EQ(samRouteForward(&c, samMemCuda, dl.p, dt, T, &out, nullptr, nullptr), samSuccess) << samGetLastError();
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        EXPECT_EQ(status.download(), (std::vector<int32_t>{samNumericError, (int32_t)t, e}));
+        for (int32_t v : idx.download()) ASSERT_EQ(v, 0x11111111);
+      }
+#endif
+}
+
 // A sync-free forward captured in a CUDA graph, replayed with fresh logits
 // each time: every replay matches the host reference (counts start from
 // zero, not doubled), a replay with a NaN logit reports it in status and

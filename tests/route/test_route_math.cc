@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <vector>
 
 #include "core/half.h"
 #include "route/route_keys.h"
@@ -22,6 +23,7 @@ using sam::route::floatBits;
 using sam::route::kExp2Table;
 using sam::route::kExpertBits;
 using sam::route::keyLogit16;
+using sam::route::keysFinite;
 using sam::route::keyBound;
 using sam::route::ordKey;
 using sam::route::routeExpNonPos;
@@ -162,6 +164,35 @@ TEST(RouteKeys, SixteenBitLogitsComeBackFromTheirKeys) {
       }
     }
   EXPECT_GT(checked, 300000);
+}
+
+// keysFinite tells the non-finite logits by their keys alone: every float
+// bit pattern near the edges (the largest finite values, the infinities, the
+// NaNs of both signs, zeros, denormals) and a sweep in between, at the
+// lowest and highest index, as the best key among finite ones and as the
+// worst.
+TEST(RouteKeys, NonFiniteLogitsShowInTheBestOrWorstKey) {
+  std::vector<uint32_t> bits;
+  for (uint32_t edge : {0x00000000u, 0x7f7fffffu, 0x7f800000u, 0x7fffffffu})
+    for (int d = -600; d <= 600; ++d) {
+      bits.push_back(edge + (uint32_t)d);
+      bits.push_back((edge + (uint32_t)d) ^ 0x80000000u);
+    }
+  for (uint32_t b = 0; b < 0xffffff00u; b += 65521) bits.push_back(b);
+  const int finiteKey = tagged(valueKey<true>(1.0f), 7, kExpertBits);
+  int64_t checked = 0;
+  for (uint32_t b : bits) {
+    const float x = fromBits(b);
+    for (int idx : {0, kExpertBits}) {
+      const int key = tagged(valueKey<true>(x), idx, kExpertBits);
+      const bool finite = std::isfinite(x);
+      // x alone, and x among finite logits (1.0f's key) as best or worst.
+      ASSERT_EQ(keysFinite(key, key), finite) << std::hex << b << " index " << std::dec << idx;
+      ASSERT_EQ(keysFinite(std::min(key, finiteKey), std::max(key, finiteKey)), finite) << std::hex << b;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 100000);
 }
 
 }  // namespace
