@@ -214,8 +214,7 @@ __device__ __forceinline__ void insertKey(int (&l)[N], int v) {
 // Three-input minima make that 3N - 1 instructions per pair against 2
 // (2N - 1) for two single inserts: 4 instead of 5 per key for N = 3, 13
 // instead of 17 for N = 9.
-// Returns the larger of the two keys (the fp32 first pass's finiteness
-// check keeps the largest of them: keysFinite).
+// Returns the larger of the two keys (for keysFinite).
 template <int N>
 __device__ __forceinline__ int insertKeyPair(int (&l)[N], int x, int y) {
   const int p = min(x, y), q = max(x, y);
@@ -231,11 +230,12 @@ __device__ __forceinline__ int insertKeyPair(int (&l)[N], int x, int y) {
 
 // For the loops that make their keys one at a time (slot j known at compile
 // time): even j's key is held, odd j's goes in with it (16 slots: no key is
-// left held).
+// left held). Returns insertKeyPair's larger key, or INT_MIN for a key held.
 template <int N>
-__device__ __forceinline__ void insertKeyInPairs(int (&l)[N], int& held, int j, int key) {
-  if (j & 1) insertKeyPair(l, held, key);
-  else held = key;
+__device__ __forceinline__ int insertKeyInPairs(int (&l)[N], int& held, int j, int key) {
+  if (j & 1) return insertKeyPair(l, held, key);
+  held = key;
+  return INT_MIN;
 }
 
 // tagged(valueKey<kSoftmax>(v), idx, kExpertBits) (route_keys.h), the same
@@ -401,19 +401,16 @@ __global__ void __launch_bounds__(256, kMinBlocks)
             mx4[2 * c] = __low2float(m2[c]), mx4[2 * c + 1] = __high2float(m2[c]);
           }
         } else {
-          int held = 0;  // as in insertKeyInPairs
+          int held = 0;  // insertKeyInPairs
           forHalfShared<In>(rowWords, h, [&](int j, int i, float x) {
             mx4[j & 3] = fmaxf(mx4[j & 3], x);
             if (!allGroups) {
               poison[j & 3] = fmaExact(x, 0.0f, poison[j & 3]);
               return;
             }
-            // Every logit is keyed: its key shows a non-finite logit
-            // (keysFinite), one instruction per pair instead of a poison
-            // FFMA per logit.
-            const int key = candidateKey<true>(x, 32 * s + i);
-            if (j & 1) worstKey = max(worstKey, insertKeyPair(keys, held, key));
-            else held = key;
+            // Every logit is keyed, and the keys show a non-finite one
+            // (keysFinite): one max per pair instead of a poison FFMA per logit.
+            worstKey = max(worstKey, insertKeyInPairs(keys, held, j, candidateKey<true>(x, 32 * s + i)));
           });
         }
         const float mHalf = fmaxf(fmaxf(mx4[0], mx4[1]), fmaxf(mx4[2], mx4[3]));
