@@ -31,8 +31,8 @@ constexpr float kSumAbs = 0x1p-18f;      //   absolute part (in units of the lar
 // and over every finite float an H200 measures at most 1.8e-7
 // (RouteGpu.SigmoidBoundHoldsForEveryFloat checks it on the GPU it runs on).
 constexpr float kSigmoidErr = 0x1p-20f;
-constexpr float kNegLog2e = -1.4426950408889634f;
 constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kNegLog2e = -kLog2e;
 
 // mg log2e - round(mg log2e), exactly (an FMA's residual of a product): the
 // exponent offset of every term of a group summed as 2^(x log2e - mL) with
