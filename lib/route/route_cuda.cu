@@ -406,10 +406,10 @@ void applyRowGrid(int64_t batches, bool twoRounds, size_t smemFixed, size_t smem
 // One instance of the row kernel, built for kMinBlocks blocks per SM.
 // Returns false (launching nothing) if onlyIfManyRounds is set and the
 // batches need no more than two rounds of its grid.
-template <typename In, int V, bool kSoftmax, int kList, bool kAll, int kMinBlocks>
+template <typename In, int V, bool kSoftmax, int kList, fast::RowGroups kGroups, int kMinBlocks>
 bool launchRowKernel(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
                      bool onlyIfManyRounds, cudaStream_t st, const char* fn) {
-  const auto kernel = fast::routeRowKernel<In, V, kSoftmax, kList, kAll, kMinBlocks>;
+  const auto kernel = fast::routeRowKernel<In, V, kSoftmax, kList, kGroups, kMinBlocks>;
   const size_t pad = d.bias ? sizeof(float) * V * 33 : 0;
   const size_t perWarp = sizeof(uint32_t) * fast::WarpLayout<In, V>::kWords;
   constexpr int rows = fast::SliceLayout<In>::kRows;  // a warp routes this many tokens at a time
@@ -426,21 +426,21 @@ bool launchRowKernel(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, 
   return true;
 }
 
-template <typename In, int V, bool kSoftmax, int kList, bool kAll>
+template <typename In, int V, bool kSoftmax, int kList, fast::RowGroups kGroups>
 void launchRows(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
                 cudaStream_t st, const char* fn) {
   int minBlocks = 2;  // the build launched (its kMinBlocks)
   if constexpr (fast::rowShortWork<In>(kList)) {
     minBlocks = 4;
-    launchRowKernel<In, V, kSoftmax, kList, kAll, 4>(d, x, T, o, counts, fixed, false, st, fn);
+    launchRowKernel<In, V, kSoftmax, kList, kGroups, 4>(d, x, T, o, counts, fixed, false, st, fn);
   } else if constexpr (kList > 3) {
     // More than two rounds of the 128-register build (T = 1M): the 85-register
     // one, whose 24 warps per SM hide more latency there (deepseek-v3, H200:
     // 2 blocks per SM was 2.6% (fp32) and 9% (bf16) slower at T = 1M).
-    if (launchRowKernel<In, V, kSoftmax, kList, kAll, 3>(d, x, T, o, counts, fixed, true, st, fn)) minBlocks = 3;
-    else launchRowKernel<In, V, kSoftmax, kList, kAll, 2>(d, x, T, o, counts, fixed, false, st, fn);
+    if (launchRowKernel<In, V, kSoftmax, kList, kGroups, 3>(d, x, T, o, counts, fixed, true, st, fn)) minBlocks = 3;
+    else launchRowKernel<In, V, kSoftmax, kList, kGroups, 2>(d, x, T, o, counts, fixed, false, st, fn);
   } else {
-    launchRowKernel<In, V, kSoftmax, kList, kAll, 2>(d, x, T, o, counts, fixed, false, st, fn);
+    launchRowKernel<In, V, kSoftmax, kList, kGroups, 2>(d, x, T, o, counts, fixed, false, st, fn);
   }
   // The same function the kernel asks, so the two cannot disagree.
   if (!fast::rowDefersUnproven(kSoftmax, kList, minBlocks)) return;  // the row kernel routed its unproven tokens itself
@@ -453,12 +453,23 @@ void launchRows(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool 
 }
 
 // The instance for this k (a list of the k picks and the runner-up: 2, 3 or
-// 9 entries: switch, gshard/sam, up to k = 8) and for every group kept or not.
+// 9 entries: switch, gshard/sam, up to k = 8) and how it finds the chosen
+// groups' candidates (RowGroups).
 template <typename In, int V, bool kSoftmax, int kList>
 void launchRowsForGroups(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
                          cudaStream_t st, const char* fn) {
-  if (d.allGroups) launchRows<In, V, kSoftmax, kList, true>(d, x, T, o, counts, fixed, st, fn);
-  else launchRows<In, V, kSoftmax, kList, false>(d, x, T, o, counts, fixed, st, fn);
+  using fast::RowGroups;
+  if (d.allGroups) {
+    launchRows<In, V, kSoftmax, kList, RowGroups::all>(d, x, T, o, counts, fixed, st, fn);
+    return;
+  }
+  if constexpr (fast::rowCanKeepBest<In>(kSoftmax, kList)) {
+    if (d.M == 1) {
+      launchRows<In, V, kSoftmax, kList, RowGroups::keepBest>(d, x, T, o, counts, fixed, st, fn);
+      return;
+    }
+  }
+  launchRows<In, V, kSoftmax, kList, RowGroups::reload>(d, x, T, o, counts, fixed, st, fn);
 }
 template <typename In, int V, bool kSoftmax>
 void launchRowsForK(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,

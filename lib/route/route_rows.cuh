@@ -297,15 +297,35 @@ __host__ __device__ constexpr bool rowDefersUnproven(bool softmax, int list, int
   return !softmax && !(list > 3 && minBlocks == 2);
 }
 
-// kAll: every group kept (d.allGroups), known at compile time so that the
-// first pass fills the list only when it has to (a list that lives across
-// the pass without being touched is one the compiler may spill).
+// Where the candidates of the chosen groups come from (launchRowsForGroups
+// picks; known at compile time so that the first pass fills a list only when
+// it has to: a list that lives across the pass without being touched is one
+// the compiler may spill).
+//  - all: every group kept (d.allGroups); the first pass keys every logit.
+//  - reload: the batch's end reads the chosen groups' logits again (L2) and
+//    keys them.
+//  - keepBest: one chosen group (M = 1), fp32 softmax, k <= 2. The first pass
+//    keys each slice into a list of its own and keeps the list of the best
+//    group so far, by the group's score as each slice ends: no reload, so no
+//    L2 round trip in the batch's tail. The kept group must be the one the
+//    batch's end chooses, or the token is not proven (the two orders come
+//    from differently rounded scores, so they can differ only between groups
+//    that the group proof cannot tell apart anyway). Not for 16-bit logits,
+//    bound by instructions, where keying every logit costs more than the
+//    reload does (gshard bf16 against sam bf16), nor for the 9-key list,
+//    whose insertions would be 8 times as many.
+enum class RowGroups { reload, all, keepBest };
+template <typename In>
+__host__ __device__ constexpr bool rowCanKeepBest(bool softmax, int list) { return softmax && sizeof(In) == 4 && list <= 3; }
+
 // kMinBlocks: blocks of 256 per SM its registers allow (launchRows picks).
-template <typename In, int V, bool kSoftmax, int kList, bool kAll, int kMinBlocks>
+template <typename In, int V, bool kSoftmax, int kList, RowGroups kGroups, int kMinBlocks>
 __global__ void __launch_bounds__(256, kMinBlocks)
     routeRowKernel(DevSpec d, const In* __restrict__ logits, int64_t T, FwdOut o, int wantCounts) {
   constexpr int E = 32 * V;
   constexpr bool k16 = sizeof(In) == 2;
+  constexpr bool kAll = kGroups == RowGroups::all, kKeep = kGroups == RowGroups::keepBest;
+  static_assert(!kKeep || rowCanKeepBest<In>(kSoftmax, kList), "keepBest: fp32 softmax, k <= 2");
   using L = SliceLayout<In>;
   const FastShared sh = fastSetup<E>(d, o, wantCounts, 0);
   letNextKernelLaunch();  // the retry or commit kernel: it waits for this one's end
@@ -358,7 +378,10 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     const bool live = t < T;
     const In* rowPtr = logits + min(t, T - 1) * E;
     float poison[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // NaN iff a logit is NaN or infinite; four chains, not one
-    int worstKey = INT_MIN;  // fp32 softmax with every group kept: the largest key, instead of the poison
+    int worstKey = INT_MIN;  // fp32 softmax keying every logit: the largest key, instead of the poison
+    int bestKey = INT_MAX;   // keepBest: the smallest key of every slice (kAll: keys[0])
+    int keptGroup = -1;      // keepBest: the group whose list keys holds, and its score
+    float keptScore = -INFINITY;
     int keys[kList];  // this lane's candidates; merged with the other lane's at the end
 #pragma unroll
     for (int i = 0; i < kList; ++i) keys[i] = INT_MAX;
@@ -377,6 +400,9 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         // Against the group's own max: no running max to rescale; the
         // batch's end scales each group by exp(group max - row max).
         float mx4[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+        int slice[kList];  // keepBest: this slice's list
+#pragma unroll
+        for (int i = 0; i < kList; ++i) slice[i] = INT_MAX;
         if constexpr (k16) {
           // Packed: one HFMA2 and one HMNMX2 per two logits, not an unpack,
           // an FFMA and an FMNMX per logit (16-bit softmax is bound by
@@ -404,14 +430,16 @@ __global__ void __launch_bounds__(256, kMinBlocks)
           int held = 0;  // insertKeyInPairs
           forHalfShared<In>(rowWords, h, [&](int j, int i, float x) {
             mx4[j & 3] = fmaxf(mx4[j & 3], x);
-            if (!allGroups) {
+            if (!allGroups && !kKeep) {
               poison[j & 3] = fmaExact(x, 0.0f, poison[j & 3]);
               return;
             }
             // Every logit is keyed, and the keys show a non-finite one
             // (keysFinite): one max per pair instead of a poison FFMA per logit.
-            worstKey = max(worstKey, insertKeyInPairs(keys, held, j, candidateKey<true>(x, 32 * s + i)));
+            const int key = candidateKey<true>(x, 32 * s + i);
+            worstKey = max(worstKey, kKeep ? insertKeyInPairs(slice, held, j, key) : insertKeyInPairs(keys, held, j, key));
           });
+          if (kKeep) bestKey = min(bestKey, slice[0]);
         }
         const float mHalf = fmaxf(fmaxf(mx4[0], mx4[1]), fmaxf(mx4[2], mx4[3]));
         const float mGroup = pairMax(mHalf);
@@ -424,6 +452,17 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         forHalfShared<In>(rowWords, h, [&](int j, int, float x) { acc[j & 3] += ex2Approx(fmaf(x, kLog2e, -mL)); });
         v0 = pairSum((acc[0] + acc[1]) + (acc[2] + acc[3])), v1 = mGroup;
+        if (kKeep) {
+          // The group's score as the batch's end ranks it, up to rounding: a
+          // sum as log2 of sum 2^(x log2e) (v0 is it over 2^mL), a max as
+          // itself. Strictly better: ties keep the lower group, as the scan.
+          const float score = groupMax ? v1 : __log2f(v0) + mL;
+          if (score > keptScore) {
+            keptScore = score, keptGroup = s;
+#pragma unroll
+            for (int i = 0; i < kList; ++i) keys[i] = slice[i];
+          }
+        }
       } else {
         float a1 = -INFINITY, a2 = -INFINITY;
         int held = 0;  // insertKeyInPairs
@@ -464,8 +503,8 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       inv = rcpApprox(sum);
     }
     const float poisoned = (poison[0] + poison[1]) + (poison[2] + poison[3]);
-    constexpr bool kFiniteByKeys = kSoftmax && kAll && !k16;  // the first pass above
-    const bool finite = kFiniteByKeys ? keysFinite(keys[0], worstKey) : poisoned == poisoned;
+    constexpr bool kFiniteByKeys = kSoftmax && (kAll || kKeep) && !k16;  // the first pass above
+    const bool finite = kFiniteByKeys ? keysFinite(kKeep ? bestKey : keys[0], worstKey) : poisoned == poisoned;
     const bool pairFinite = __shfl_xor_sync(kFull, finite, 1);  // every lane: not behind a && (a lane that skips it hangs the warp)
     bool sure = live && finite && pairFinite && inRange;
 
@@ -507,9 +546,11 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         else if (kSoftmax) sure = sure && wv - lv > kSumRel * (fabsf(wv) + fabsf(lv)) + 2.0f * kSumAbs;
         else sure = sure && wv - lv > (groupMax ? 2.0f : 4.0f) * dSel;
       }
+      // keepBest: the list is the kept group's, which must be the one chosen.
+      if (kKeep) sure = sure && keptGroup >= 0 && chosen == 1u << keptGroup;
       // This lane's half of the chosen groups' experts, from global memory (L2).
 #pragma unroll 1
-      for (int p = 0; p < M; ++p) {
+      for (int p = 0; p < M && !kKeep; ++p) {
         const int g = (int)__fns(chosen, 0, p + 1);  // the p-th chosen group
         int held = 0;  // insertKeyInPairs
         forHalfGlobal<In>(rowPtr + g * 32, h, [&](int j, int i, float x) {

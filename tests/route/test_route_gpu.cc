@@ -244,6 +244,29 @@ TEST(RouteGpu, MatchesReferenceAwkwardSizes) {
 #endif
 }
 
+// One chosen group in fp32 softmax with k <= 2 (sam): the row kernel keeps
+// the list of the best group so far as the slices stream by
+// (RowGroups::keepBest). Group sums and maxima, E = 128 and 256, random
+// logits and edge logits (groups copied onto others, permuted, 1 ulp off:
+// the kept group and the chosen one must agree, or the token must go the
+// exact way), a partial last batch, two rounds of batches per warp.
+TEST(RouteGpu, OneChosenGroupKeepsTheBestGroupsList) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  auto rng = freshRng("gpu one chosen group");
+  for (int E : {128, 256})
+    for (samGroupReduce_t reduce : {samGroupReduceSum, samGroupReduceMax})
+      for (int k : {1, 2}) {
+        samRouteConfig_t c = configFor(samPresetSam, E, E / 32, k);
+        c.groupReduce = reduce;
+        const int64_t T = 65537;
+        const std::vector<float> x = edgeLogits(rng, T, E, 32);
+        compareForward({c, T, samFloat32}, rng, nullptr, &x);
+        compareForward({c, T, samFloat32}, rng);
+      }
+#endif
+}
+
 TEST(RouteGpu, EveryKOptionsAndCapacity) {
   SKIP_WITHOUT_GPU();
 #if SAM_HAVE_CUDA
