@@ -20,15 +20,18 @@ SAM_HD float keyValue(int k) { return floatFromBits(static_cast<uint32_t>(k >= 0
 SAM_HD int descKey(float v) { return ~ordKey(v); }
 SAM_HD float descValue(int k) { return keyValue(~k); }
 
-// Keys carry the expert in their low 9 bits (E <= 512), so the order is by
-// the value with those bits dropped, then by index: exact for 16-bit logits
-// (whose fp32 bits end in 13 or 16 zeros), a bucket of 512 ulps for fp32.
-constexpr int kExpertBits = 511;
+// Keys carry the expert in their low 8 bits (E <= 256, the row kernel's
+// limit), so the order is by the value with those bits dropped, then by
+// index: exact for 16-bit logits (whose fp32 bits end in 13 or 16 zeros), a
+// bucket of 256 ulps for fp32. (Each bit fewer halves the buckets, and with
+// them the fp32 tokens whose last pick shares the runner-up's bucket and so
+// go the exact way.)
+constexpr int kExpertBits = 255;
 SAM_HD int tagged(int key, int idx, int bits) { return (key & ~bits) | idx; }
 
 // The 16-bit logit (bf16 or fp16, as fp32) a softmax key was made from
 // (valueKey<true>, then tagged): a 16-bit value's fp32 bits end in 13 or 16
-// zeros, so the 9 bits the index replaced were all ones (x >= 0: the key is
+// zeros, so the 8 bits the index replaced were all ones (x >= 0: the key is
 // negative) or all zeros (x < 0), and the key gives the logit back exactly.
 SAM_HD float keyLogit16(int key) { return descValue(key < 0 ? (key | kExpertBits) : (key & ~kExpertBits)); }
 

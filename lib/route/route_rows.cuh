@@ -30,7 +30,7 @@
 //
 // Decisions use the hardware exp and are proven as in route_approx.cuh:
 // experts are ranked by their logit (softmax) or their approximate sel - 1
-// (sigmoid; route_keys.h), with the index in the low 9 bits of the key; each decision is
+// (sigmoid; route_keys.h), with the index in the low 8 bits of the key; each decision is
 // checked on the actual values, and a token whose decisions cannot all be
 // proven is routed exactly (exactToken, the reference's bits), one warp per
 // token: by its own warp (softmax) or by retryKernel, launched next (sigmoid).
@@ -243,13 +243,13 @@ __device__ __forceinline__ int insertKeyInPairs(int (&l)[N], int& held, int j, i
 // took five instructions with the select of ordKey, and a candidate's key is
 // most of the per-logit work of the lists. For bits i of the value and s = i
 // >> 31: bit 31 is ~i, bits 0-30 are ~(i ^ s) (~i for i >= 0, i for i < 0),
-// which is descKey; then the low 9 bits take idx (< 512).
+// which is descKey; then the low 8 bits take idx (< 256).
 template <bool kSoftmax>
 __device__ __forceinline__ int candidateKey(float v, int idx) {
   const int i = __float_as_int(kSoftmax ? v : v - 1.0f), s = i >> 31;
   int desc, key;
   asm("lop3.b32 %0, %1, %2, 0x7fffffff, 0x87;" : "=r"(desc) : "r"(i), "r"(s));  // imm ? ~(i ^ s) : ~i
-  asm("lop3.b32 %0, %1, 0xfffffe00, %2, 0xea;" : "=r"(key) : "r"(desc), "r"(idx));  // (desc & imm) | idx
+  asm("lop3.b32 %0, %1, 0xffffff00, %2, 0xea;" : "=r"(key) : "r"(desc), "r"(idx));  // (desc & imm) | idx
   return key;
 }
 
@@ -326,6 +326,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   constexpr bool k16 = sizeof(In) == 2;
   constexpr bool kAll = kGroups == RowGroups::all, kKeep = kGroups == RowGroups::keepBest;
   static_assert(!kKeep || rowCanKeepBest<In>(kSoftmax, kList), "keepBest: fp32 softmax, k <= 2");
+  static_assert(E - 1 <= kExpertBits, "the keys' low bits hold the expert");
   using L = SliceLayout<In>;
   const FastShared sh = fastSetup<E>(d, o, wantCounts, 0);
   letNextKernelLaunch();  // the retry or commit kernel: it waits for this one's end
@@ -570,7 +571,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       for (int i = 0; i < kList; ++i) insertKey(keys, other[i]);
     }
 
-    // The picks and their proof, on the actual values (the keys dropped 9 bits).
+    // The picks and their proof, on the actual values (the keys dropped 8 bits).
     const bool runner = k < nCand;
     float xs[kList], act[kList], s[kList];
 #pragma unroll

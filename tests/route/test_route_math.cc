@@ -81,7 +81,7 @@ TEST(RouteExp, ArgumentsApartByTheGapStayOrderedAfterNormalisation) {
 }
 
 // The keys of the row kernel's candidate lists (route_keys.h). A key drops
-// its value's low 9 bits for the expert index; the runner-up proof takes
+// its value's low 8 bits for the expert index; the runner-up proof takes
 // keyBound of the runner-up's bucket as the best value that bucket can hold,
 // so it must hold every value whose key falls in the bucket.
 TEST(RouteKeys, OrderLikeTheirFloats) {
@@ -134,18 +134,18 @@ TEST(RouteKeys, SigmoidBucketsBelowOneAreNarrowerThanTheProofMargin) {
   // Where the top sels crowd (within 2^-6 below 1), a bucket of sel - 1
   // spans less than 2^-19 (slack included), under the runner-up proof's
   // margin 2 (2^-19 + 2^-21) = 2^-17.7 at zero bias; a bucket of sel itself
-  // would span 512 ulps of 1, 2^-15. (Farther below 1 the buckets widen back
-  // to 2^-15 at 0.5, where sels are rarely the top ones.)
+  // would span 256 ulps of 1, 2^-16. (Farther below 1 the buckets widen back
+  // to 2^-16 at 0.5, where sels are rarely the top ones.)
   std::mt19937 rng(17);
   std::uniform_real_distribution<float> high(1.0f - 0x1p-6f, 1.0f);
-  float widest = 0.0f;
+  float widest = 0.0f, plain = 0.0f;  // plain: a key of sel itself, as the first keys were
   for (int i = 0; i < 1000000; ++i) {
     const float sel = high(rng);
     const float bound = keyBound<false>(valueKey<false>(sel) & ~kExpertBits, sigmoidKeySlack(0.0f));
     widest = std::max(widest, bound - sel);
+    plain = std::max(plain, keyBound<true>(descKey(sel) & ~kExpertBits, 0.0f) - sel);
   }
   EXPECT_LT(widest, 0x1p-19f);
-  const float plain = keyBound<true>(descKey(0.99f) & ~kExpertBits, 0.0f) - 0.99f;  // the old key's bucket
   EXPECT_GT(plain, 0x1p-17f);
 }
 
