@@ -48,9 +48,10 @@ SAM_HD bool keysFinite(int bestKey, int worstKey) {
 
 // The key of a candidate's value: the logit (softmax), or sel - 1 (sigmoid:
 // the top sels sit just below 1, where sel - 1 is exact and small, so
-// within 2^-6 of 1 the 9 dropped bits cost ~1e-6 instead of ~3e-5 and close
-// runner-ups can still be proven apart). keyBound is the inverse, plus `slack` (sigmoid) so that it
-// stays a bound on every value of the key's bucket.
+// within 2^-6 of 1 the 8 dropped bits cost at most 2^-22 (~2.4e-7) instead
+// of 2^-16 (~1.5e-5) and close runner-ups can still be proven apart).
+// keyBound is the inverse, plus `slack` (sigmoid) so that it stays a bound
+// on every value of the key's bucket.
 template <bool kSoftmax>
 SAM_HD int valueKey(float v) {
   return descKey(kSoftmax ? v : v - 1.0f);

@@ -429,6 +429,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
           }
         } else {
           int held = 0;  // insertKeyInPairs
+          int(&list)[kList] = kKeep ? slice : keys;  // where this pass's keys go
           forHalfShared<In>(rowWords, h, [&](int j, int i, float x) {
             mx4[j & 3] = fmaxf(mx4[j & 3], x);
             if (!allGroups && !kKeep) {
@@ -437,8 +438,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
             }
             // Every logit is keyed, and the keys show a non-finite one
             // (keysFinite): one max per pair instead of a poison FFMA per logit.
-            const int key = candidateKey<true>(x, 32 * s + i);
-            worstKey = max(worstKey, kKeep ? insertKeyInPairs(slice, held, j, key) : insertKeyInPairs(keys, held, j, key));
+            worstKey = max(worstKey, insertKeyInPairs(list, held, j, candidateKey<true>(x, 32 * s + i)));
           });
           if (kKeep) bestKey = min(bestKey, slice[0]);
         }
