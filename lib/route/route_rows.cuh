@@ -253,6 +253,65 @@ __device__ __forceinline__ int candidateKey(float v, int idx) {
   return key;
 }
 
+// Whether an expert of exact score sa and key ka comes before one of sb and
+// kb in the reference's order: the higher score, a tie to the lower expert.
+__device__ __forceinline__ bool exactBefore(float sa, int ka, float sb, int kb) {
+  return sa > sb || (sa == sb && (ka & kExpertBits) < (kb & kExpertBits));
+}
+
+template <typename T>
+__device__ __forceinline__ void swapValues(T& a, T& b) {
+  const T c = a;
+  a = b, b = c;
+}
+
+// fp32 softmax's second chance for a token whose picks the keys could not
+// order: the keys hold a logit's top 24 bits, so experts whose logits share
+// a key's bucket (256 ulps) meet in index order, and near ties may tie in
+// the reference's scores. Here the picks and the runner-up (keys[0 .. k],
+// their logits xs) are ordered by their exact scores, the reference's
+// routeExpNonPos: one pass of exchanges sinks the worst to the runner-up's
+// place and mends a pair out of order, and the order left is checked. The
+// experts past them are bounded by the first key past them (keys[k + 1],
+// or the runner-up's own for a list of k + 1): strictly apart from the last
+// pick, as uApart's margin makes them. Returns whether the order is proven,
+// with keys and xs in it.
+template <int kList>
+__device__ __forceinline__ bool orderExactly(int (&keys)[kList], float (&xs)[kList], int k, bool runner, float m,
+                                             const uint32_t* exp2) {
+  float s[kList];
+  int outKey = INT_MAX;  // the best key past the entries ordered here
+#pragma unroll
+  for (int i = 0; i < kList; ++i) {
+    if (i > k + 1) break;
+    outKey = keys[i];  // keys[k + 1], or keys[k] for a list of k + 1
+    if (i > k) break;
+    s[i] = routeExpNonPos(xs[i] - m, exp2);
+  }
+  const int n = runner ? k + 1 : k;
+#pragma unroll
+  for (int i = 0; i + 1 < kList; ++i) {
+    if (i + 1 >= n) break;
+    if (exactBefore(s[i + 1], keys[i + 1], s[i], keys[i]))
+      swapValues(s[i], s[i + 1]), swapValues(xs[i], xs[i + 1]), swapValues(keys[i], keys[i + 1]);
+  }
+  bool sure = true;
+#pragma unroll
+  for (int i = 0; i + 1 < kList; ++i) {
+    if (i + 1 >= k) break;
+    sure = sure && exactBefore(s[i], keys[i], s[i + 1], keys[i + 1]);
+  }
+  if (runner) {
+    float lastX = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kList; ++i)
+      if (i < k) lastX = xs[i];
+    const float u = m - lastX, past = m - keyBound<true>(outKey & ~kExpertBits, 0.0f);
+    sure = sure && past - u >= kUGap && past <= kULimit;
+  }
+  return sure;
+}
+
 // The next lower value of the In type below x (16-bit types: the fp32 of one
 // has its low 16 or 13 bits zero), for the bound on everything below a tie.
 template <typename In>
@@ -572,6 +631,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     }
 
     // The picks and their proof, on the actual values (the keys dropped 8 bits).
+    const bool sureBeforeOrder = sure;  // orderExactly's condition
     const bool runner = k < nCand;
     float xs[kList], act[kList], s[kList];
 #pragma unroll
@@ -644,6 +704,19 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         sure = sure && (kSoftmax ? uApart(lastAct, m - best) : lastAct - best > dSel);
       }
     }
+
+    // fp32 softmax's 9-key list: the order the keys could not prove, once
+    // more on exact scores. There it proves nearly every such token
+    // (deepseek-v2's random tokens at T = 65536: 144 -> 4 routed the exact
+    // way, 41.3 -> 39.3 us), and a call lasts as long as its slowest warp,
+    // so only nearly all of them pays. The short lists gain nothing: a list
+    // of k + 1 holds nothing past the runner-up, and it proved a third of
+    // gshard's and sam's (97 -> 65, 40 -> 27) in the same time (perf/RESULTS.md,
+    // fourteenth round). Nor in the 80-register build (many rounds of
+    // batches, T = 1M): the code there made it spill three times as much,
+    // and over many rounds the detours are spread out anyway.
+    if constexpr (kSoftmax && !k16 && kList > 3 && kMinBlocks == 2)
+      if (sureBeforeOrder && !sure) sure = orderExactly(keys, xs, k, runner, m, sh.exp2);
 
     if (sure) {
       float denom = 0.0f;

@@ -267,6 +267,53 @@ TEST(RouteGpu, OneChosenGroupKeepsTheBestGroupsList) {
 #endif
 }
 
+// fp32 softmax keys hold a logit's top 24 bits, so experts whose logits
+// share a key's bucket (256 ulps) meet in index order: the row kernel must
+// leave such tokens to the exact path or, with the 9-key list, order them by
+// their exact scores (orderExactly). Rows whose best
+// experts (k + 1 to k + 4 of them, half in one group, so that the sum and
+// max presets choose it) lie within about two buckets of each other in
+// random index order, a quarter of them exact ties: switch, gshard, sam and
+// deepseek-v2, k = 1, 2, 3 and 6 (the 9-key list), E = 128 and 256.
+TEST(RouteGpu, PicksSharingAKeyBucketComeInTheReferenceOrder) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  auto rng = freshRng("gpu key buckets");
+  std::uniform_real_distribution<float> u(-4.0f, 4.0f), topAt(4.5f, 5.5f);
+  std::uniform_int_distribution<int> down(0, 600), extra(0, 3), tie(0, 3);
+  const auto below = [](float x, int n) {  // x > 0 moved n ulps down
+    int32_t i;
+    std::memcpy(&i, &x, sizeof i);
+    i -= n;
+    std::memcpy(&x, &i, sizeof x);
+    return x;
+  };
+  for (int E : {128, 256})
+    for (samRoutePreset_t p : {samPresetSwitch, samPresetGshard, samPresetSam, samPresetDeepseekV2})
+      for (int k : {1, 2, 3, 6}) {
+        if (p == samPresetSwitch && k > 1) continue;
+        const samRouteConfig_t c = configFor(p, E, E / 32, k);
+        const int64_t T = 20011;
+        std::uniform_int_distribution<int> pickE(0, E - 1), pickG(0, E / 32 - 1), inGroup(0, 31);
+        std::vector<float> x(static_cast<size_t>(T) * E);
+        for (int64_t t = 0; t < T; ++t) {
+          float* r = &x[t * E];
+          for (int e = 0; e < E; ++e) r[e] = u(rng);
+          const float top = topAt(rng);
+          const int g = pickG(rng), n = c.topk + 1 + extra(rng);
+          float last = top;
+          for (int j = 0; j < n; ++j) {
+            const int e = j % 2 ? pickE(rng) : 32 * g + inGroup(rng);
+            r[e] = j > 0 && tie(rng) == 0 ? last : below(top, down(rng));
+            last = r[e];
+          }
+        }
+        SCOPED_TRACE("preset " + std::to_string(p) + " E " + std::to_string(E) + " k " + std::to_string(c.topk));
+        compareForward({c, T, samFloat32}, rng, nullptr, &x);
+      }
+#endif
+}
+
 TEST(RouteGpu, EveryKOptionsAndCapacity) {
   SKIP_WITHOUT_GPU();
 #if SAM_HAVE_CUDA
