@@ -273,8 +273,9 @@ __device__ __forceinline__ void swapValues(T& a, T& b) {
 // routeExpNonPos: one pass of exchanges sinks the worst to the runner-up's
 // place and mends a pair out of order, and the order left is checked. The
 // experts past them are bounded by the first key past them (keys[k + 1],
-// or the runner-up's own for a list of k + 1): strictly apart from the last
-// pick, as uApart's margin makes them. Returns whether the order is proven,
+// or the runner-up's own for a list of k + 1), strictly apart from the last
+// pick: the bound is no expert's value, so meeting it proves no tie of
+// identical inputs (uApart's shortcut). Returns whether the order is proven,
 // with keys and xs in it.
 template <int kList>
 __device__ __forceinline__ bool orderExactly(int (&keys)[kList], float (&xs)[kList], int k, bool runner, float m,
@@ -307,7 +308,7 @@ __device__ __forceinline__ bool orderExactly(int (&keys)[kList], float (&xs)[kLi
     for (int i = 0; i < kList; ++i)
       if (i < k) lastX = xs[i];
     const float u = m - lastX, past = m - keyBound<true>(outKey & ~kExpertBits, 0.0f);
-    sure = sure && past - u >= kUGap && past <= kULimit;
+    sure = sure && past - u >= kUGap && past <= kULimit;  // uApart without its shortcut for a tie
   }
   return sure;
 }
