@@ -71,33 +71,64 @@ __device__ __forceinline__ void cpAsyncWait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N));
 }
 
-// Starts copying slice s (experts 32 s ..) of rows t0 .. t0 + 15 into buf:
-// each warp-wide copy takes 32 / kChunks whole rows, lane l piece l % kChunks
-// of row l / kChunks. A full batch takes one address per slice, the copies
-// being fixed offsets from it (the general form, a clamped 64-bit address
-// per copy, was ~50 of the 16-bit slice loop's ~190 instructions). In the
-// last, partial batch rows past the end repeat the last row (their results
-// are not used).
+// A warp copies a slice of its 16 rows in warp-wide 16-byte copies, each
+// taking 32 / kChunks whole rows: lane l copies piece l % kChunks of rows
+// l / kChunks + c 32 / kChunks. This lane's first copy of a batch's slice 0:
+// where it reads (global; slice s is 32 s elements on) and where it writes
+// (words into a slice buffer).
 template <typename In>
-__device__ __forceinline__ void issueSlice(uint32_t* buf, const In* logits, int64_t t0, int64_t T, int E, int s,
-                                           int lane) {
-  using L = SliceLayout<In>;
-  constexpr int kRowsPerCopy = 32 / L::kChunks;
-  constexpr int kPieceElems = 16 / (int)sizeof(In);
-  const int row = lane / L::kChunks, piece = lane % L::kChunks;
-  if (t0 + L::kRows <= T) {
-    const In* src = logits + (t0 + row) * E + s * 32 + piece * kPieceElems;
-    uint32_t* dst = buf + row * L::kStride + piece * 4;
-#pragma unroll
-    for (int c = 0; c < L::kRows / kRowsPerCopy; ++c)
-      cpAsync16(dst + c * kRowsPerCopy * L::kStride, src + c * kRowsPerCopy * E);
-    return;
+struct SliceCopy {
+  static constexpr int kRowsPerCopy = 32 / SliceLayout<In>::kChunks;
+  static constexpr int kPieceElems = 16 / (int)sizeof(In);
+  __device__ static int row(int lane) { return lane / SliceLayout<In>::kChunks; }
+  __device__ static int piece(int lane) { return lane % SliceLayout<In>::kChunks; }
+  __device__ static int word(int lane) { return row(lane) * SliceLayout<In>::kStride + piece(lane) * 4; }
+  template <int E>
+  __device__ static const In* source(const In* logits, int64_t t0, int lane) {
+    return logits + (t0 + row(lane)) * E + piece(lane) * kPieceElems;
   }
+};
+
+// cpAsync16 at fixed byte offsets from a shared address and a global one
+// (ptxas folds the shared one into the instruction; the global one is a
+// 64-bit add).
+template <int kDstOffset, int kSrcOffset>
+__device__ __forceinline__ void cpAsync16At(unsigned smem, const void* gmem) {
+  asm volatile("cp.async.cg.shared.global [%0+%2], [%1+%3], 16;" ::"r"(smem), "l"(gmem), "n"(kDstOffset),
+               "n"(kSrcOffset));
+}
+
+// Starts copying one slice of a full batch (16 rows from t0, t0 + 16 <= T):
+// src is SliceCopy::source + 32 s, dst the shared address of the slice
+// buffer + SliceCopy::word. Every copy is a fixed offset from those two.
+// Instruction count is the point: a clamped 64-bit address per copy was ~50
+// of the 16-bit slice loop's ~190 instructions, and the address computed
+// for each slice from the batch ~30 of ~200; from the batch's address, ~18
+// (H200, T = 65536: 16-bit presets 0.45 to 0.8 us faster per call,
+// perf/RESULTS.md, fifteenth round).
+template <typename In, int E, int... c>
+__device__ __forceinline__ void issueFullSlice(unsigned dst, const In* src, std::integer_sequence<int, c...>) {
+  using C = SliceCopy<In>;
+  (cpAsync16At<4 * c * C::kRowsPerCopy * SliceLayout<In>::kStride, (int)sizeof(In) * c * C::kRowsPerCopy * E>(dst, src),
+   ...);
+}
+template <typename In, int E>
+__device__ __forceinline__ void issueFullSlice(unsigned dst, const In* src) {
+  issueFullSlice<In, E>(dst, src, std::make_integer_sequence<int, SliceLayout<In>::kRows / SliceCopy<In>::kRowsPerCopy>());
+}
+
+// The same for the last, partial batch (t0 + 16 > T): rows past the end
+// repeat the last row (their results are not used).
+template <typename In, int E>
+__device__ __forceinline__ void issuePartialSlice(uint32_t* buf, const In* logits, int64_t t0, int64_t T, int s,
+                                                  int lane) {
+  using C = SliceCopy<In>;
 #pragma unroll
-  for (int c = 0; c < L::kRows / kRowsPerCopy; ++c) {
-    const int r = c * kRowsPerCopy + row;
+  for (int c = 0; c < SliceLayout<In>::kRows / C::kRowsPerCopy; ++c) {
+    const int r = c * C::kRowsPerCopy + C::row(lane);
     const int64_t t = min(t0 + r, T - 1);
-    cpAsync16(buf + r * L::kStride + piece * 4, logits + t * E + s * 32 + piece * kPieceElems);
+    cpAsync16(buf + r * SliceLayout<In>::kStride + C::piece(lane) * 4,
+              logits + t * E + s * 32 + C::piece(lane) * C::kPieceElems);
   }
 }
 
@@ -432,7 +463,23 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   const int64_t nBatches = (T + L::kRows - 1) / L::kRows;
   const int64_t stride = (int64_t)gridDim.x * wpb;
   int64_t b = (int64_t)blockIdx.x * wpb + warp;
-  if (b < nBatches) issueSlice<In>(buf0, logits, b * L::kRows, T, E, 0, lane);
+  // This lane's slice copies (SliceCopy): where they read in the current
+  // batch, whether it is a full one, and where they write in each buffer,
+  // computed once per batch. Not in the 3-block (80-register) builds: held
+  // across the slice loop, those registers spilled (deepseek-v3 fp32 at
+  // T = 1M: 681 -> 759 us), so there each slice computes its own.
+  constexpr bool kCopyPerBatch = kMinBlocks != 3;
+  const In* copySrc = SliceCopy<In>::template source<E>(logits, b * L::kRows, lane);
+  bool copyFull = b * L::kRows + L::kRows <= T;
+  const unsigned copyDst0 = (unsigned)__cvta_generic_to_shared(buf0 + SliceCopy<In>::word(lane));
+  const unsigned copyDst1 = copyDst0 + 4 * L::kWords;
+  // Starts slice s of batch bb into buf (dst: buf's copyDst), bb's first
+  // copy reading from src.
+  auto issueSlice = [&](uint32_t* buf, unsigned dst, int64_t bb, const In* src, bool full, int s) {
+    if (full) issueFullSlice<In, E>(dst, src + s * 32);
+    else issuePartialSlice<In, E>(buf, logits, bb * L::kRows, T, s, lane);
+  };
+  if (b < nBatches) issueSlice(buf0, copyDst0, b, copySrc, copyFull, 0);
   cpAsyncCommit();
   for (; b < nBatches; b += stride) {
     const int64_t t0 = b * L::kRows, t = t0 + row;
@@ -449,8 +496,23 @@ __global__ void __launch_bounds__(256, kMinBlocks)
 #pragma unroll 1
     for (int s = 0; s < V; ++s) {  // not unrolled: the body is large enough
       // Start the next slice (this batch's, or the next batch's first), then wait for this one.
-      const int64_t nb = s + 1 < V ? b : b + stride;
-      if (nb < nBatches) issueSlice<In>((s & 1) ? buf0 : buf1, logits, nb * L::kRows, T, E, (s + 1) % V, lane);
+      uint32_t* nextBuf = (s & 1) ? buf0 : buf1;
+      const unsigned nextDst = (s & 1) ? copyDst0 : copyDst1;
+      if constexpr (kCopyPerBatch) {
+        if (s + 1 < V) {
+          issueSlice(nextBuf, nextDst, b, copySrc, copyFull, s + 1);
+        } else {
+          const int64_t nb = b + stride;
+          copySrc = SliceCopy<In>::template source<E>(logits, nb * L::kRows, lane);
+          copyFull = nb * L::kRows + L::kRows <= T;
+          if (nb < nBatches) issueSlice(nextBuf, nextDst, nb, copySrc, copyFull, 0);
+        }
+      } else {
+        const int64_t nb = s + 1 < V ? b : b + stride;
+        if (nb < nBatches)
+          issueSlice(nextBuf, nextDst, nb, SliceCopy<In>::template source<E>(logits, nb * L::kRows, lane),
+                     nb * L::kRows + L::kRows <= T, (s + 1) % V);
+      }
       cpAsyncCommit();
       cpAsyncWait<1>();
       __syncwarp();
@@ -510,8 +572,13 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         // rounding's residual: groupExpOffset), which the batch's end takes
         // off the group's sum.
         const float mL = __fmul_rn(mGroup, kLog2e);
-        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        forHalfShared<In>(rowWords, h, [&](int j, int, float x) { acc[j & 3] += ex2Approx(fmaf(x, kLog2e, -mL)); });
+        // Four chains, each starting at its first term, not at 0 + it: the
+        // same bits (a term is never -0), one FADD fewer per chain.
+        float acc[4];
+        forHalfShared<In>(rowWords, h, [&](int j, int, float x) {
+          const float e = ex2Approx(fmaf(x, kLog2e, -mL));
+          acc[j & 3] = j < 4 ? e : acc[j & 3] + e;
+        });
         v0 = pairSum((acc[0] + acc[1]) + (acc[2] + acc[3])), v1 = mGroup;
         if (kKeep) {
           // The group's score as the batch's end ranks it, up to rounding: a
@@ -529,7 +596,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         int held = 0;  // insertKeyInPairs
         forHalfShared<In>(rowWords, h, [&](int j, int i, float x) {
           poison[j & 3] = fmaExact(x, 0.0f, poison[j & 3]);
-          const float sel = sigmoidApprox(x) + (hasBias ? biasPad[s * 33 + i] : 0.0f);
+          const float sg = sigmoidApprox(x), sel = hasBias ? sg + biasPad[s * 33 + i] : sg;  // not sg + 0: an FADD per logit
           a2 = fmaxf(a2, fminf(a1, sel));
           a1 = fmaxf(a1, sel);
           if (!allGroups) return;
@@ -615,7 +682,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         const int g = (int)__fns(chosen, 0, p + 1);  // the p-th chosen group
         int held = 0;  // insertKeyInPairs
         forHalfGlobal<In>(rowPtr + g * 32, h, [&](int j, int i, float x) {
-          const float v = kSoftmax ? x : sigmoidApprox(x) + (hasBias ? biasPad[g * 33 + i] : 0.0f);
+          const float sg = kSoftmax ? x : sigmoidApprox(x), v = kSoftmax || !hasBias ? sg : sg + biasPad[g * 33 + i];
           insertKeyInPairs(keys, held, j, candidateKey<kSoftmax>(v, 32 * g + i));
         });
       }
