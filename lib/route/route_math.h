@@ -103,6 +103,15 @@ SAM_HD float routeExpNonPos(float x, const uint32_t* table) {
   return fmaExact(b, m, b);
 }
 
+// Whether two exps ea > eb (routeExpNonPos values) give softmax scores in
+// the same order, ea / sum > eb / sum, whatever the sum (>= 1, and <= 256,
+// the CUDA row kernel's E): each score is ex * (1 / sum) rounded once, so
+// exps one or two ulps apart can round to one score, a tie that goes to the
+// lower expert whichever exp was larger. More than 2^-20 apart (relative;
+// the difference is exact, Sterbenz) with the smaller >= 2^-110, so that
+// every score is normal, they cannot.
+SAM_HD bool expsStayOrdered(float ea, float eb) { return eb >= 0x1p-110f && ea - eb > eb * 0x1p-20f; }
+
 // 1 / (1 + exp(-x)) from e = exp(-|x|) <= 1 (no overflow): 1 / (1 + e) for
 // x >= 0, e / (1 + e) below (one division either way).
 SAM_HD float routeSigmoid(float x, const uint32_t* table) {

@@ -300,14 +300,18 @@ __device__ __forceinline__ void swapValues(T& a, T& b) {
 // order: the keys hold a logit's top 24 bits, so experts whose logits share
 // a key's bucket (256 ulps) meet in index order, and near ties may tie in
 // the reference's scores. Here the picks and the runner-up (keys[0 .. k],
-// their logits xs) are ordered by their exact scores, the reference's
+// their logits xs) are ordered by their exact exps, the reference's
 // routeExpNonPos: one pass of exchanges sinks the worst to the runner-up's
-// place and mends a pair out of order, and the order left is checked. The
-// experts past them are bounded by the first key past them (keys[k + 1],
-// or the runner-up's own for a list of k + 1), strictly apart from the last
-// pick: the bound is no expert's value, so meeting it proves no tie of
-// identical inputs (uApart's shortcut). Returns whether the order is proven,
-// with keys and xs in it.
+// place and mends a pair out of order, and the order left is checked, the
+// runner-up's place included. The reference ranks the exps times 1 / sum,
+// rounded, which can make exps a few ulps apart one score (a tie: the lower
+// expert first), and the sum is not known here; so each neighbour must
+// have an equal exp (a tie either way, in index order) or one that
+// expsStayOrdered. The experts past them are bounded by the first key past
+// them (keys[k + 1], or the runner-up's own for a list of k + 1), strictly
+// apart from the last pick: the bound is no expert's value, so meeting it
+// proves no tie of identical inputs (uApart's shortcut). Returns whether
+// the order is proven, with keys and xs in it.
 template <int kList>
 __device__ __forceinline__ bool orderExactly(int (&keys)[kList], float (&xs)[kList], int k, bool runner, float m,
                                              const uint32_t* exp2) {
@@ -330,8 +334,8 @@ __device__ __forceinline__ bool orderExactly(int (&keys)[kList], float (&xs)[kLi
   bool sure = true;
 #pragma unroll
   for (int i = 0; i + 1 < kList; ++i) {
-    if (i + 1 >= k) break;
-    sure = sure && exactBefore(s[i], keys[i], s[i + 1], keys[i + 1]);
+    if (i + 1 >= n) break;
+    sure = sure && (s[i] == s[i + 1] ? exactBefore(s[i], keys[i], s[i + 1], keys[i + 1]) : expsStayOrdered(s[i], s[i + 1]));
   }
   if (runner) {
     float lastX = 0.0f;

@@ -12,6 +12,7 @@
 #include <string>
 #include <utility>
 
+#include "route/route_math.h"
 #include "route_test_util.h"
 #include "support/scoped_env.h"
 #if SAM_HAVE_CUDA
@@ -325,6 +326,67 @@ TEST(RouteGpu, PicksSharingAKeyBucketComeInTheReferenceOrder) {
         SCOPED_TRACE("preset " + std::to_string(p) + " E " + std::to_string(E) + " k " + std::to_string(c.topk));
         compareForward({c, T, samFloat32}, rng, nullptr, &x);
       }
+#endif
+}
+
+// The reference ranks softmax scores ex * (1 / sum), each rounded once, so
+// two exps one ulp apart can become one score, a tie that goes to the lower
+// expert whichever exp was larger. Rows built for it (fp32 logits just
+// below a max of 1, one ulp apart, the larger exp on the higher expert, the
+// rest of the row tuned until the two scores round alike) at every place
+// of the picks and the runner-up of deepseek-v2's lists (k = 3 and 6), so
+// that no proof of the row kernel may order such a pair by its exps.
+TEST(RouteGpu, ExpsOneUlpApartTieInTheReferenceScores) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  using sam::route::kExp2Table;
+  using sam::route::routeExpNonPos;
+  using sam::route::warpOrderSum;
+  auto rng = freshRng("gpu score ties");
+  const int E = 256;
+  std::uniform_real_distribution<float> pairAt(0.90f, 0.98f), unit(0.0f, 1.0f);
+  std::uniform_int_distribution<int> inGroup(0, 30);
+  for (int k : {3, 6}) {
+    // The background sets the sum (~12): the pair's scores (~0.07) then lie
+    // in [2^-4, 2^-3), whose ulp is more than their exps' gap times 1 / sum.
+    const float top = k > 3 ? -2.65f : -2.2f;
+    std::uniform_real_distribution<float> background(top - 0.4f, top);
+    const samRouteConfig_t c = configFor(samPresetDeepseekV2, E, E / 32, k);
+    const int64_t T = 4099;
+    std::vector<float> x(static_cast<size_t>(T) * E), ex(E);
+    int64_t tied = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      float* r = &x[t * E];
+      for (int e = 0; e < E; ++e) r[e] = background(rng);
+      // Picks in groups 0 to 2 (the three chosen: their maxima are the row's
+      // top), the pair in group 1 at places p and p + 1 of the k + 1.
+      const int p = 1 + static_cast<int>(t % k);
+      const int lo = 32 + inGroup(rng), hi = lo + 1;  // the larger exp on the higher expert
+      float xHi = pairAt(rng), xLo = std::nextafter(xHi, 0.0f);
+      r[0] = 1.0f;  // the max: pick 0
+      for (int j = 1, above = 1, below = 1; j <= k; ++j) {
+        if (j == p || j == p + 1) continue;
+        const int e = 64 + 3 * j;  // group 2
+        r[e] = j < p ? 0.99f - 0.001f * above++ : xLo - 0.05f * below++;
+      }
+      // Tune the row (one background logit at a time) until the pair's exps
+      // differ and their scores round alike.
+      for (int tries = 0; tries < 10000; ++tries) {
+        r[lo] = xLo, r[hi] = xHi;
+        for (int e = 0; e < E; ++e) ex[e] = routeExpNonPos(r[e] - 1.0f, kExp2Table);
+        const float inv = 1.0f / warpOrderSum(ex.data(), E);
+        if (ex[hi] > ex[lo] && ex[hi] * inv == ex[lo] * inv) {
+          ++tied;
+          break;
+        }
+        if (ex[hi] == ex[lo]) xHi = pairAt(rng), xLo = std::nextafter(xHi, 0.0f);
+        r[96 + static_cast<int>(unit(rng) * 150)] = background(rng);
+      }
+    }
+    EXPECT_EQ(tied, T);  // the rows are what they claim to be (a host model of this loop: every row)
+    SCOPED_TRACE("k " + std::to_string(k));
+    compareForward({c, T, samFloat32}, rng, nullptr, &x);
+  }
 #endif
 }
 

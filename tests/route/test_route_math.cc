@@ -19,6 +19,7 @@
 namespace {
 
 using sam::route::descKey;
+using sam::route::expsStayOrdered;
 using sam::route::floatBits;
 using sam::route::kExp2Table;
 using sam::route::kExpertBits;
@@ -78,6 +79,33 @@ TEST(RouteExp, ArgumentsApartByTheGapStayOrderedAfterNormalisation) {
     ++checked;
   }
   EXPECT_GT(checked, 10000000);
+}
+
+// Why the row kernel's exact ordering needs expsStayOrdered: exps one ulp
+// apart can round to one score (found over random exps and sums), and
+// exps it accepts never do, for sums from 1 to 256 (1 / sum and the score
+// rounded once each, as the reference computes them).
+TEST(RouteExp, ExpsThatStayOrderedGiveOrderedScores) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> unit(0.0f, 1.0f), sums(1.0f, 256.0f);
+  std::uniform_int_distribution<int> ulps(1, 64), scale(0, 100);
+  int64_t collapsed = 0, accepted = 0;
+  for (int i = 0; i < 4000000; ++i) {
+    const float eb = std::ldexp(0.5f + 0.5f * unit(rng), -scale(rng));  // down to 2^-101
+    uint32_t bits;
+    std::memcpy(&bits, &eb, 4);
+    bits += static_cast<uint32_t>(ulps(rng));
+    float ea;
+    std::memcpy(&ea, &bits, 4);
+    const float inv = 1.0f / sums(rng);
+    if (ea * inv == eb * inv) ++collapsed;
+    if (!expsStayOrdered(ea, eb)) continue;
+    ++accepted;
+    ASSERT_GT(ea * inv, eb * inv) << ea << " " << eb << " " << inv;
+  }
+  EXPECT_GT(collapsed, 1000);  // the tie it guards against happens
+  EXPECT_GT(accepted, 100000);
+  EXPECT_FALSE(expsStayOrdered(0x1p-112f * 1.5f, 0x1p-112f));  // a score could be subnormal
 }
 
 // The keys of the row kernel's candidate lists (route_keys.h). A key drops
