@@ -3,14 +3,18 @@
 // them is the reference's.
 //
 // A decision (this expert before that one, this group kept and that one
-// not) is proven when the two values compared are either a tie of identical
-// inputs (both sides then break it alike, to the lower index) or farther
-// apart than the two computations' errors together:
+// not) is proven when the two values compared are either a tie in both
+// computations, taken in index order (both sides break it alike, to the
+// lower index), or farther apart than the two computations' errors
+// together:
 //  - softmax without a selection bias: the reference ranks experts by
-//    routeExpNonPos(x - max); x - max = -u exactly, so equal u give equal
-//    scores on both sides, and u apart by >= kUGap (with the larger <= 86,
-//    above the exp's floor at 87) give strictly ordered scores whatever
-//    either exp's error (1 ulp for routeExpNonPos; kUGap is ~32 ulps);
+//    routeExpNonPos(x - max) / sum; the kernel computes the same x - max =
+//    -u, so equal u give equal scores on both sides (uBefore: then the
+//    lower expert must come first), and u apart by >= kUGap (with the
+//    larger <= 86, above the exp's floor at 87) give strictly ordered
+//    scores whatever either exp's error (1 ulp for routeExpNonPos; kUGap is
+//    ~32 ulps); a bound on experts left out must be strictly apart
+//    (uClearOf);
 //  - a group sum of exps: relative kSumRel plus absolute kSumAbs (in units
 //    of the largest exp, 1), for the hardware exp, the summation order, the
 //    exponent offset taken off at the batch's end (groupExpOffset) and the
@@ -51,8 +55,17 @@ __device__ __forceinline__ float rcpApprox(float x) {
   return y;
 }
 
-// Are u values a <= b certainly in this order (or tied) on both sides?
-__device__ __forceinline__ bool uApart(float a, float b) { return a == b || (b - a >= kUGap && b <= kULimit); }
+// Are experts of u values a <= b (indices ia, ib) certainly in this order on
+// both sides? Equal u give equal scores, a tie that goes to the lower
+// expert, whether or not the logits were equal: u = m - x is rounded, so
+// two logits far below the max can give one u (m = 1: 0.3 and the float
+// below it), in the keys' order by logit, not by index.
+__device__ __forceinline__ bool uBefore(float a, int ia, float b, int ib) {
+  return a == b ? ia < ib : b - a >= kUGap && b <= kULimit;
+}
+// Is u value a certainly better than every u at or past a bound b? A bound
+// is no expert's value, so meeting it proves nothing: strictly apart.
+__device__ __forceinline__ bool uClearOf(float a, float b) { return b - a >= kUGap && b <= kULimit; }
 
 // The approximate sigmoid (|error| <= kSigmoidErr): 1 / (1 + exp(-x)) by
 // ex2.approx and rcp.approx, four instructions. For x < 0 the exp is >= 1

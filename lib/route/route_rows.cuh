@@ -309,9 +309,8 @@ __device__ __forceinline__ void swapValues(T& a, T& b) {
 // have an equal exp (a tie either way, in index order) or one that
 // expsStayOrdered. The experts past them are bounded by the first key past
 // them (keys[k + 1], or the runner-up's own for a list of k + 1), strictly
-// apart from the last pick: the bound is no expert's value, so meeting it
-// proves no tie of identical inputs (uApart's shortcut). Returns whether
-// the order is proven, with keys and xs in it.
+// apart from the last pick (uClearOf). Returns whether the order is proven,
+// with keys and xs in it.
 template <int kList>
 __device__ __forceinline__ bool orderExactly(int (&keys)[kList], float (&xs)[kList], int k, bool runner, float m,
                                              const uint32_t* exp2) {
@@ -343,7 +342,7 @@ __device__ __forceinline__ bool orderExactly(int (&keys)[kList], float (&xs)[kLi
     for (int i = 0; i < kList; ++i)
       if (i < k) lastX = xs[i];
     const float u = m - lastX, past = m - keyBound<true>(outKey & ~kExpertBits, 0.0f);
-    sure = sure && past - u >= kUGap && past <= kULimit;  // uApart without its shortcut for a tie
+    sure = sure && uClearOf(u, past);
   }
   return sure;
 }
@@ -578,7 +577,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         const float mL = __fmul_rn(mGroup, kLog2e);
         // Four chains, each starting at its first term, not at 0 + it: the
         // same bits (a term is never -0), one FADD fewer per chain.
-        float acc[4];
+        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // each set by its first term
         forHalfShared<In>(rowWords, h, [&](int j, int, float x) {
           const float e = ex2Approx(fmaf(x, kLog2e, -mL));
           acc[j & 3] = j < 4 ? e : acc[j & 3] + e;
@@ -674,7 +673,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
             lg = g, lv = sc[g];
           }
         }
-        if (smallBetter) sure = sure && (wv == lv ? wg < lg : uApart(wv, lv));
+        if (smallBetter) sure = sure && uBefore(wv, wg, lv, lg);
         else if (kSoftmax) sure = sure && wv - lv > kSumRel * (fabsf(wv) + fabsf(lv)) + 2.0f * kSumAbs;
         else sure = sure && wv - lv > (groupMax ? 2.0f : 4.0f) * dSel;
       }
@@ -723,7 +722,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
 #pragma unroll
       for (int i = 0; i + 1 < kList; ++i) {
         if (i + 1 >= k) break;
-        sure = sure && uApart(act[i], act[i + 1]);
+        sure = sure && uBefore(act[i], keys[i] & kExpertBits, act[i + 1], keys[i + 1] & kExpertBits);
       }
     } else {
       // Sigmoid: the picks' exact scores and sels (the reference's bits)
@@ -764,7 +763,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         // best left out; below a tie with it, every logit is at most the next
         // lower 16-bit value.
         const float bound = rX == lastX ? m - prevValue<In>(lastX) : m - rX;
-        sure = sure && uApart(lastAct, bound);
+        sure = sure && uClearOf(lastAct, bound);
       } else if (sameBucket) {
         sure = false;
       } else {
@@ -773,7 +772,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         // exact sel, the lowest of the set (the check above), and each
         // exact sel left out is within dSel of its approximate one.
         const float best = keyBound<kSoftmax>(rKey & ~kExpertBits, keySlack);
-        sure = sure && (kSoftmax ? uApart(lastAct, m - best) : lastAct - best > dSel);
+        sure = sure && (kSoftmax ? uClearOf(lastAct, m - best) : lastAct - best > dSel);
       }
     }
 

@@ -390,6 +390,60 @@ TEST(RouteGpu, ExpsOneUlpApartTieInTheReferenceScores) {
 #endif
 }
 
+// u = max - x is rounded, so two logits far below the max can give one u:
+// with a max of 1, an fp32 logit in [0.25, 0.5) and the float below it (the
+// two in different key buckets), or a bf16 logit in [2^-18, 2^-17) and the
+// bf16 below it. One u is one score in the reference, a tie that goes to the
+// lower expert, while the kernel's keys order the two by logit. Rows built
+// for it (the larger logit on the higher expert) at every place of the picks
+// and the runner-up, for the softmax presets' lists of 2, 3 and 9 keys.
+TEST(RouteGpu, DistinctLogitsWithOneUTieInTheReference) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  auto rng = freshRng("gpu u ties");
+  const int E = 256;
+  std::uniform_real_distribution<float> background(-4.0f, -3.0f);
+  std::uniform_int_distribution<uint32_t> fp32Bits(0x3E800000u, 0x3EFFFFFFu), bf16Bits(0x3680u, 0x36FFu);
+  std::uniform_int_distribution<int> lowIndex(1, 17);
+  const auto fromBits = [](uint32_t b) {
+    float f;
+    std::memcpy(&f, &b, sizeof f);
+    return f;
+  };
+  const std::pair<samRoutePreset_t, int> cases[] = {
+      {samPresetGshard, 2}, {samPresetSam, 2}, {samPresetDeepseekV2, 3}, {samPresetDeepseekV2, 6}};
+  for (samDataType_t dt : {samFloat32, samBfloat16})
+    for (const auto& [p, k] : cases) {
+      const samRouteConfig_t c = configFor(p, E, E / 32, k);
+      const int64_t T = 4099;
+      std::vector<float> x(static_cast<size_t>(T) * E);
+      for (int64_t t = 0; t < T; ++t) {
+        float* r = &x[t * E];
+        for (int e = 0; e < E; ++e) r[e] = background(rng);
+        float hi = 0.0f, lo = 0.0f;
+        do {  // a pair whose u round alike (about every other draw)
+          if (dt == samFloat32) {
+            const uint32_t b = fp32Bits(rng) & ~0xffu;  // the first float of a key bucket
+            hi = fromBits(b), lo = fromBits(b - 1);
+          } else {
+            const uint32_t b = bf16Bits(rng);
+            hi = fromBits(b << 16), lo = fromBits((b - 1) << 16);
+          }
+        } while (1.0f - hi != 1.0f - lo);
+        // Everything in group 0 (chosen by every preset): the max, the pair
+        // at places q and q + 1 of the k + 1, the other picks.
+        const int q = 1 + static_cast<int>(t % (k - 1)), e0 = lowIndex(rng);
+        r[0] = 1.0f;
+        r[e0] = lo, r[e0 + 1] = hi;  // the larger logit on the higher expert
+        for (int j = 1, above = 1, below = 1; j <= k; ++j)
+          if (j != q && j != q + 1) r[20 + j] = j < q ? 0.9f - 0.01f * above++ : -0.05f * below++;
+      }
+      SCOPED_TRACE("preset " + std::to_string(p) + " k " + std::to_string(k));
+      compareForward({c, T, dt}, rng, nullptr, &x);
+    }
+#endif
+}
+
 TEST(RouteGpu, EveryKOptionsAndCapacity) {
   SKIP_WITHOUT_GPU();
 #if SAM_HAVE_CUDA
