@@ -4,6 +4,12 @@
 // the output of route_torch.py, against the same routing in PyTorch eager.
 //
 //   route_bench [-t tokens] [-e experts] [-r ranks] [-n iters] [-w warmup] [--torch FILE] [--only PRESET]
+//               [--logits uniform|normal|small]
+//
+// Logits: uniform in [-4, 4] (the default, the table of record's), normal
+// N(0, 1), or small N(0, 0.1) (a router near its initialisation). The row
+// kernel's time depends on them through the tokens it cannot prove and
+// routes the exact way (SAM_DEBUG=TRACE logs their number).
 //
 // Three timings per case, after w warm-up calls:
 //  - sync: the median over n calls of CUDA events around ONE call with stats
@@ -141,6 +147,7 @@ int main(int argc, char** argv) {
   int E = 256, R = 8, iters = 200, warmup = 20;
   const char* torchFile = nullptr;
   std::string only;  // --only PRESET: just that preset (both dtypes)
+  std::string logitsKind = "uniform";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() { return i + 1 < argc ? argv[++i] : (std::fprintf(stderr, "%s needs a value\n", a.c_str()), std::exit(2), ""); };
@@ -151,10 +158,15 @@ int main(int argc, char** argv) {
     else if (a == "-w") warmup = std::atoi(next());
     else if (a == "--torch") torchFile = next();
     else if (a == "--only") only = next();
+    else if (a == "--logits") logitsKind = next();
     else {
-      std::fprintf(stderr, "usage: %s [-t tokens] [-e experts] [-r ranks] [-n iters] [-w warmup] [--torch FILE] [--only PRESET]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [-t tokens] [-e experts] [-r ranks] [-n iters] [-w warmup] [--torch FILE] [--only PRESET] [--logits uniform|normal|small]\n", argv[0]);
       return 2;
     }
+  }
+  if (logitsKind != "uniform" && logitsKind != "normal" && logitsKind != "small") {
+    std::fprintf(stderr, "--logits: uniform, normal or small, not %s\n", logitsKind.c_str());
+    return 2;
   }
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
@@ -172,8 +184,8 @@ int main(int argc, char** argv) {
   CK(cudaFree(c0));
   CK(cudaFree(c1));
 
-  std::printf("# route_bench: %s, T=%lld E=%d R=%d, median of %d calls after %d warm-up\n", prop.name,
-              (long long)T, E, R, iters, warmup);
+  std::printf("# route_bench: %s, T=%lld E=%d R=%d, %s logits, median of %d calls after %d warm-up\n", prop.name,
+              (long long)T, E, R, logitsKind.c_str(), iters, warmup);
   std::printf("# device copy bandwidth (read+write): %.0f GB/s\n", bw / 1e9);
   std::printf("# sync: one samRouteForward with expertIdx, weights, rankCounts, expertCounts and stats, its\n"
               "#       stream sync included (median of %d calls)\n", iters);
@@ -188,8 +200,9 @@ int main(int argc, char** argv) {
 
   std::mt19937_64 rng(12345);
   std::uniform_real_distribution<float> u(-4, 4);
+  std::normal_distribution<float> normal(0.0f, logitsKind == "small" ? 0.1f : 1.0f);
   std::vector<float> xf(T * E);
-  for (auto& v : xf) v = u(rng);
+  for (auto& v : xf) v = logitsKind == "uniform" ? u(rng) : normal(rng);
   std::vector<uint16_t> xb(T * E);
   for (size_t i = 0; i < xb.size(); ++i) xb[i] = toBf16(xf[i]);
   void *dx32, *dx16;
