@@ -779,7 +779,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     // fp32 softmax's 9-key list: the order the keys could not prove, once
     // more on exact scores. There it proves nearly every such token
     // (deepseek-v2's random tokens at T = 65536: 144 -> 7 routed the exact
-    // way, 41.3 -> 39.8 us), and a call lasts as long as its slowest warp,
+    // way, 41.3 -> 40.1 us), and a call lasts as long as its slowest warp,
     // so only nearly all of them pays. The short lists gain nothing: a list
     // of k + 1 holds nothing past the runner-up, and it proved a third of
     // gshard's and sam's (97 -> 65, 40 -> 27) in the same time (perf/RESULTS.md,
