@@ -224,6 +224,15 @@ samRouteConfig_t configFor(samRoutePreset_t p, int E, int R, int k) {
   c.topk = std::max(1, std::min(k, most));
   return c;
 }
+
+// The rest of a built row's picks and runner-up (places 1 .. k; place 0, the
+// row's max, and a pair at places q and q + 1 are the caller's): place j on
+// expert first + step j, the places above the pair from `top` down in steps
+// of `gap`, those below it from `under` down in steps of 0.05.
+void placeAroundPair(float* row, int k, int q, int first, int step, float top, float gap, float under) {
+  for (int j = 1, above = 1, below = 1; j <= k; ++j)
+    if (j != q && j != q + 1) row[first + step * j] = j < q ? top - gap * above++ : under - 0.05f * below++;
+}
 #endif
 
 }  // namespace
@@ -297,11 +306,7 @@ TEST(RouteGpu, PicksSharingAKeyBucketComeInTheReferenceOrder) {
   std::uniform_real_distribution<float> u(-4.0f, 4.0f), topAt(4.5f, 5.5f);
   std::uniform_int_distribution<int> down(0, 600), extra(0, 3), tie(0, 3);
   const auto below = [](float x, int n) {  // x > 0 moved n ulps down
-    int32_t i;
-    std::memcpy(&i, &x, sizeof i);
-    i -= n;
-    std::memcpy(&x, &i, sizeof x);
-    return x;
+    return sam::route::floatFromBits(sam::route::uintBits(x) - static_cast<uint32_t>(n));
   };
   for (int E : {128, 256})
     for (samRoutePreset_t p : {samPresetSwitch, samPresetGshard, samPresetSam, samPresetDeepseekV2})
@@ -363,12 +368,8 @@ TEST(RouteGpu, ExpsOneUlpApartTieInTheReferenceScores) {
       const int p = 1 + static_cast<int>(t % k);
       const int lo = 32 + inGroup(rng), hi = lo + 1;  // the larger exp on the higher expert
       float xHi = pairAt(rng), xLo = std::nextafter(xHi, 0.0f);
-      r[0] = 1.0f;  // the max: pick 0
-      for (int j = 1, above = 1, below = 1; j <= k; ++j) {
-        if (j == p || j == p + 1) continue;
-        const int e = 64 + 3 * j;  // group 2
-        r[e] = j < p ? 0.99f - 0.001f * above++ : xLo - 0.05f * below++;
-      }
+      r[0] = 1.0f;                                             // the max: pick 0
+      placeAroundPair(r, k, p, 64, 3, 0.99f, 0.001f, xLo);  // in group 2
       // Tune the row (one background logit at a time) until the pair's exps
       // differ and their scores round alike.
       for (int tries = 0; tries < 10000; ++tries) {
@@ -405,11 +406,7 @@ TEST(RouteGpu, DistinctLogitsWithOneUTieInTheReference) {
   std::uniform_real_distribution<float> background(-4.0f, -3.0f);
   std::uniform_int_distribution<uint32_t> fp32Bits(0x3E800000u, 0x3EFFFFFFu), bf16Bits(0x3680u, 0x36FFu);
   std::uniform_int_distribution<int> lowIndex(1, 17);
-  const auto fromBits = [](uint32_t b) {
-    float f;
-    std::memcpy(&f, &b, sizeof f);
-    return f;
-  };
+  using sam::route::floatFromBits;
   const std::pair<samRoutePreset_t, int> cases[] = {
       {samPresetGshard, 2}, {samPresetSam, 2}, {samPresetDeepseekV2, 3}, {samPresetDeepseekV2, 6}};
   for (samDataType_t dt : {samFloat32, samBfloat16})
@@ -424,10 +421,10 @@ TEST(RouteGpu, DistinctLogitsWithOneUTieInTheReference) {
         do {  // a pair whose u round alike (about every other draw)
           if (dt == samFloat32) {
             const uint32_t b = fp32Bits(rng) & ~0xffu;  // the first float of a key bucket
-            hi = fromBits(b), lo = fromBits(b - 1);
+            hi = floatFromBits(b), lo = floatFromBits(b - 1);
           } else {
             const uint32_t b = bf16Bits(rng);
-            hi = fromBits(b << 16), lo = fromBits((b - 1) << 16);
+            hi = floatFromBits(b << 16), lo = floatFromBits((b - 1) << 16);
           }
         } while (1.0f - hi != 1.0f - lo);
         // Everything in group 0 (chosen by every preset): the max, the pair
@@ -435,8 +432,7 @@ TEST(RouteGpu, DistinctLogitsWithOneUTieInTheReference) {
         const int q = 1 + static_cast<int>(t % (k - 1)), e0 = lowIndex(rng);
         r[0] = 1.0f;
         r[e0] = lo, r[e0 + 1] = hi;  // the larger logit on the higher expert
-        for (int j = 1, above = 1, below = 1; j <= k; ++j)
-          if (j != q && j != q + 1) r[20 + j] = j < q ? 0.9f - 0.01f * above++ : -0.05f * below++;
+        placeAroundPair(r, k, q, 20, 1, 0.9f, 0.01f, 0.0f);
       }
       SCOPED_TRACE("preset " + std::to_string(p) + " k " + std::to_string(k));
       compareForward({c, T, dt}, rng, nullptr, &x);
