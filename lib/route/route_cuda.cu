@@ -461,7 +461,11 @@ void launchRowsForGroups(const DevSpec& d, const In* x, int64_t T, const FwdOut&
                          cudaStream_t st, const char* fn) {
   using fast::RowGroups;
   if (d.allGroups) {
-    launchRows<In, V, kSoftmax, kList, RowGroups::all>(d, x, T, o, counts, fixed, st, fn);
+    // k < V always here: k <= 2 and V >= 4.
+    if constexpr (fast::rowCanChooseByMax(kSoftmax, kList))
+      launchRows<In, V, kSoftmax, kList, RowGroups::byMax>(d, x, T, o, counts, fixed, st, fn);
+    else
+      launchRows<In, V, kSoftmax, kList, RowGroups::all>(d, x, T, o, counts, fixed, st, fn);
     return;
   }
   if constexpr (fast::rowCanKeepBest<In>(kSoftmax, kList)) {

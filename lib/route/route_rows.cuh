@@ -398,6 +398,15 @@ __host__ __device__ constexpr bool rowDefersUnproven(bool softmax, int list, int
 //  - all: every group kept (d.allGroups); the first pass keys every logit.
 //  - reload: the batch's end reads the chosen groups' logits again (L2) and
 //    keys them.
+//  - byMax: every group kept (softmax, k <= 2): the batch's end takes the k
+//    groups with the largest max logit (ties to the lower group) and
+//    reloads them, as reload does. They hold the reference's k picks:
+//    each of them has k experts (their maxima) at least as good as the
+//    best max left out, and where one of those ties a left-out logit, its
+//    group is the lower, so its experts come first. The runner-up's bound
+//    takes the best max left out as well. The first pass only sums
+//    (16-bit: keying every logit was most of its instructions; gshard bf16
+//    against sam bf16, which reloads).
 //  - keepBest: one chosen group (M = 1), fp32 softmax, k <= 2. The first pass
 //    keys each slice into a list of its own and keeps the list of the best
 //    group so far, by the group's score as each slice ends: no reload, so no
@@ -408,9 +417,10 @@ __host__ __device__ constexpr bool rowDefersUnproven(bool softmax, int list, int
 //    bound by instructions, where keying every logit costs more than the
 //    reload does (gshard bf16 against sam bf16), nor for the 9-key list,
 //    whose insertions would be 8 times as many.
-enum class RowGroups { reload, all, keepBest };
+enum class RowGroups { reload, all, byMax, keepBest };
 template <typename In>
 __host__ __device__ constexpr bool rowCanKeepBest(bool softmax, int list) { return softmax && sizeof(In) == 4 && list <= 3; }
+__host__ __device__ constexpr bool rowCanChooseByMax(bool softmax, int list) { return softmax && list <= 3; }
 
 // kMinBlocks: blocks of 256 per SM its registers allow (launchRows picks).
 template <typename In, int V, bool kSoftmax, int kList, RowGroups kGroups, int kMinBlocks>
@@ -419,7 +429,9 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   constexpr int E = 32 * V;
   constexpr bool k16 = sizeof(In) == 2;
   constexpr bool kAll = kGroups == RowGroups::all, kKeep = kGroups == RowGroups::keepBest;
+  constexpr bool kByMax = kGroups == RowGroups::byMax;
   static_assert(!kKeep || rowCanKeepBest<In>(kSoftmax, kList), "keepBest: fp32 softmax, k <= 2");
+  static_assert(!kByMax || rowCanChooseByMax(kSoftmax, kList), "byMax: softmax, k <= 2");
   static_assert(E - 1 <= kExpertBits, "the keys' low bits hold the expert");
   using L = SliceLayout<In>;
   const FastShared sh = fastSetup<E>(d, o, wantCounts, 0);
@@ -458,10 +470,11 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   const float keySlack = sigmoidKeySlack(maxAbsBias);
   // k is known at compile time for the short lists (launchRowsForK: a list
   // of 2 for k = 1, of 3 for k = 2), so the unused picks' code and loads go.
-  const int k = kList <= 3 ? kList - 1 : d.k, M = d.M;
-  constexpr bool allGroups = kAll;
+  // byMax reloads k groups (launchRowsForGroups: k < V).
+  const int k = kList <= 3 ? kList - 1 : d.k, M = kByMax ? k : d.M;
+  constexpr bool allGroups = kAll;  // the first pass keys every logit
   const bool groupMax = groupScoreIsMax(d);
-  const int nCand = allGroups ? E : M * 32;
+  const int nCand = kAll || kByMax ? E : M * 32;
 
   const int64_t nBatches = (T + L::kRows - 1) / L::kRows;
   const int64_t stride = (int64_t)gridDim.x * wpb;
@@ -642,12 +655,18 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     // Groups: scores (a sum of exps or a top-2 sum: larger is better; the
     // softmax max: u = m - max logit, smaller is better), the top M by
     // repeated scans, and the proof: the worst chosen against the best left.
+    // byMax: by the max logits themselves (exact; u = m - max is rounded,
+    // and two maxima one u apart would tie).
     unsigned chosen = (1u << V) - 1u;
+    float bestLeftOut = -INFINITY;  // byMax: the largest max logit of a group left out
     if (!allGroups) {
       float sc[V];
 #pragma unroll
-      for (int g = 0; g < V; ++g) sc[g] = kSoftmax ? (groupMax ? m - gb[g] : ga[g]) : (groupMax ? ga[g] : ga[g] + gb[g]);
-      const bool smallBetter = kSoftmax && groupMax;
+      for (int g = 0; g < V; ++g)
+        sc[g] = kByMax     ? gb[g]
+                : kSoftmax ? (groupMax ? m - gb[g] : ga[g])
+                           : (groupMax ? ga[g] : ga[g] + gb[g]);
+      const bool smallBetter = kSoftmax && groupMax && !kByMax;
       auto before = [&](float a, float c) { return smallBetter ? a < c : a > c; };  // strictly
       chosen = 0;
 #pragma unroll
@@ -673,7 +692,8 @@ __global__ void __launch_bounds__(256, kMinBlocks)
             lg = g, lv = sc[g];
           }
         }
-        if (smallBetter) sure = sure && uBefore(wv, wg, lv, lg);
+        if (kByMax) bestLeftOut = lv;  // no proof: the reference has no group stage
+        else if (smallBetter) sure = sure && uBefore(wv, wg, lv, lg);
         else if (kSoftmax) sure = sure && wv - lv > kSumRel * (fabsf(wv) + fabsf(lv)) + 2.0f * kSumAbs;
         else sure = sure && wv - lv > (groupMax ? 2.0f : 4.0f) * dSel;
       }
@@ -714,7 +734,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       // and k = 1 a proven pick is the row's max logit, m (a pick that is
       // not the max shares its key's bucket with it, so with the runner-up,
       // and is not proven).
-      constexpr bool pickIsMax = kSoftmax && kAll && kList == 2;
+      constexpr bool pickIsMax = kSoftmax && (kAll || kByMax) && kList == 2;
       xs[i] = kSoftmax && k16 ? keyLogit16(keys[i]) : pickIsMax && i == 0 ? m : toFloat<In>(rowPtr[e]);
       if (kSoftmax) act[i] = m - xs[i];
     }
@@ -759,10 +779,11 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       }
       const bool sameBucket = ((rKey ^ lastKey) & ~kExpertBits) == 0;
       if (kSoftmax && k16) {
-        // 16-bit logits keep all their bits in the key: the runner-up is the
-        // best left out; below a tie with it, every logit is at most the next
-        // lower 16-bit value.
-        const float bound = rX == lastX ? m - prevValue<In>(lastX) : m - rX;
+        // 16-bit logits keep all their bits in the key: the runner-up (or
+        // byMax's best max left out) is the best left out; below a tie with
+        // it, every logit is at most the next lower 16-bit value.
+        const float rBest = kByMax ? fmaxf(rX, bestLeftOut) : rX;
+        const float bound = rBest == lastX ? m - prevValue<In>(lastX) : m - rBest;
         sure = sure && uClearOf(lastAct, bound);
       } else if (sameBucket) {
         sure = false;
@@ -771,7 +792,10 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         // approximate sel left out. Sigmoid: lastAct is the last pick's
         // exact sel, the lowest of the set (the check above), and each
         // exact sel left out is within dSel of its approximate one.
-        const float best = keyBound<kSoftmax>(rKey & ~kExpertBits, keySlack);
+        // byMax: or the best max left out, exact (a tie with the last pick
+        // is in index order, as above).
+        float best = keyBound<kSoftmax>(rKey & ~kExpertBits, keySlack);
+        if (kByMax) best = fmaxf(best, bestLeftOut == lastX ? prevValue<In>(lastX) : bestLeftOut);
         sure = sure && (kSoftmax ? uClearOf(lastAct, m - best) : lastAct - best > dSel);
       }
     }

@@ -440,6 +440,75 @@ TEST(RouteGpu, DistinctLogitsWithOneUTieInTheReference) {
 #endif
 }
 
+// Every group kept, softmax, k <= 2 (switch, gshard): the row kernel reloads
+// the k groups with the largest max logits (RowGroups::byMax). Rows built
+// for its edges, a kind per token:
+//  - a pair of logits whose u (from the max, 1) round alike, so that the
+//    reference ties them (the lower expert first), each its group's max,
+//    the larger on the higher group (chosen, the lower one left out); for
+//    k = 1 the pair is the max and a logit 1 ulp below, whose exps round
+//    alike. Only the bound from the best max left out can show the tie;
+//  - few top values repeated across groups (1.0 and 0.75, one to three
+//    times each, on a coarse background): the picks and the runner-up tie
+//    in value across groups, and index order decides;
+//  - the two best experts in one group, the third in another.
+TEST(RouteGpu, TopGroupsByMaxHoldTheReferencePicks) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  auto rng = freshRng("gpu top groups by max");
+  std::uniform_real_distribution<float> u(-4.0f, 4.0f), background(-4.0f, -3.0f);
+  std::uniform_int_distribution<int> coarse(-2, 0), repeats(1, 3);
+  using sam::route::floatFromBits;
+  for (samDataType_t dt : {samFloat32, samBfloat16})
+    for (int E : {128, 256})
+      for (samRoutePreset_t p : {samPresetSwitch, samPresetGshard}) {
+        const samRouteConfig_t c = configFor(p, E, E / 32, p == samPresetSwitch ? 1 : 2);
+        const int k = c.topk, G = E / 32;
+        std::uniform_int_distribution<int> pickE(0, E - 1), pickG(0, G - 1), inGroup(0, 31);
+        // k = 2: a pair whose u round alike (fp32 in [0.25, 0.5), bf16 in [2^-18, 2^-17));
+        // k = 1: a max whose 1-ulp step has an exp that rounds to 1 (fp32 in [2^-3, 2^-2), bf16 in [2^-19, 2^-18)).
+        std::uniform_int_distribution<uint32_t> fp32Bits(k == 2 ? 0x3E800000u : 0x3E000000u,
+                                                         k == 2 ? 0x3EFFFFFFu : 0x3E7FFFFFu);
+        std::uniform_int_distribution<uint32_t> bf16Bits(k == 2 ? 0x3681u : 0x3601u, k == 2 ? 0x36FFu : 0x367Fu);
+        const int64_t T = 6007;
+        std::vector<float> x(static_cast<size_t>(T) * E);
+        for (int64_t t = 0; t < T; ++t) {
+          float* r = &x[t * E];
+          const int kind = static_cast<int>(t % 3);
+          if (kind == 0) {
+            for (int e = 0; e < E; ++e) r[e] = background(rng);
+            float hi = 0.0f, lo = 0.0f;
+            do {
+              if (dt == samFloat32) {
+                const uint32_t b = fp32Bits(rng);
+                hi = floatFromBits(b), lo = floatFromBits(b - 1);
+              } else {
+                const uint32_t b = bf16Bits(rng);
+                hi = floatFromBits(b << 16), lo = floatFromBits((b - 1) << 16);
+              }
+            } while (k == 2 && 1.0f - hi != 1.0f - lo);
+            int gLo = pickG(rng), gHi = pickG(rng), gTop = pickG(rng);
+            while (gHi == gLo) gHi = pickG(rng);
+            if (gHi < gLo) std::swap(gHi, gLo);
+            while (k == 2 && (gTop == gLo || gTop == gHi)) gTop = pickG(rng);
+            r[32 * gLo + inGroup(rng)] = lo, r[32 * gHi + inGroup(rng)] = hi;
+            if (k == 2) r[32 * gTop + inGroup(rng)] = 1.0f;
+          } else if (kind == 1) {
+            for (int e = 0; e < E; ++e) r[e] = 0.5f * coarse(rng);
+            for (float top : {1.0f, 0.75f})
+              for (int j = repeats(rng); j > 0; --j) r[pickE(rng)] = top;
+          } else {
+            for (int e = 0; e < E; ++e) r[e] = u(rng);
+            const int g = pickG(rng), a = inGroup(rng);
+            r[32 * g + a] = 5.0f, r[32 * g + (a + 1 + inGroup(rng) % 31) % 32] = 4.875f;
+          }
+        }
+        SCOPED_TRACE(std::string(presetName(p)) + " E " + std::to_string(E));
+        compareForward({c, T, dt}, rng, nullptr, &x);
+      }
+#endif
+}
+
 TEST(RouteGpu, EveryKOptionsAndCapacity) {
   SKIP_WITHOUT_GPU();
 #if SAM_HAVE_CUDA
