@@ -462,7 +462,7 @@ void launchRowsForGroups(const DevSpec& d, const In* x, int64_t T, const FwdOut&
   using fast::RowGroups;
   if (d.allGroups) {
     // k < V always here: k <= 2 and V >= 4.
-    if constexpr (fast::rowCanChooseByMax(kSoftmax, kList))
+    if constexpr (fast::rowCanChooseByMax<In>(kSoftmax, kList))
       launchRows<In, V, kSoftmax, kList, RowGroups::byMax>(d, x, T, o, counts, fixed, st, fn);
     else
       launchRows<In, V, kSoftmax, kList, RowGroups::all>(d, x, T, o, counts, fixed, st, fn);

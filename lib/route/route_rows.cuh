@@ -398,15 +398,20 @@ __host__ __device__ constexpr bool rowDefersUnproven(bool softmax, int list, int
 //  - all: every group kept (d.allGroups); the first pass keys every logit.
 //  - reload: the batch's end reads the chosen groups' logits again (L2) and
 //    keys them.
-//  - byMax: every group kept (softmax, k <= 2): the batch's end takes the k
-//    groups with the largest max logit (ties to the lower group) and
-//    reloads them, as reload does. They hold the reference's k picks:
-//    each of them has k experts (their maxima) at least as good as the
-//    best max left out, and where one of those ties a left-out logit, its
-//    group is the lower, so its experts come first. The runner-up's bound
-//    takes the best max left out as well. The first pass only sums
-//    (16-bit: keying every logit was most of its instructions; gshard bf16
-//    against sam bf16, which reloads).
+//  - byMax: every group kept, 16-bit softmax, k <= 2 (switch, gshard). The
+//    batch's end takes the k groups with the largest max logits (exact;
+//    ties to the lower group) and reloads them, as reload does, so the
+//    first pass only sums. The reference's k picks are among them: the
+//    chosen maxima are k experts at least as good as any logit left out,
+//    and a left-out logit can tie only the last pick's value v, when its
+//    group's max is v; then every chosen group of max v is lower than its
+//    group, and those hold enough experts of value v, with lower indices,
+//    for every pick of that value. The runner-up's bound takes the best max
+//    left out as well. H200, T = 65536: switch bf16 16.2 -> 14.35 us,
+//    gshard bf16 18.9 -> 16.35 (keying every logit was most of the first
+//    pass); fp32 was slower (switch 21.75 -> 22.9, gshard 23.85 -> 26.3: an
+//    L2 round trip more in the tail, and fewer instructions saved;
+//    perf/RESULTS.md, sixteenth round).
 //  - keepBest: one chosen group (M = 1), fp32 softmax, k <= 2. The first pass
 //    keys each slice into a list of its own and keeps the list of the best
 //    group so far, by the group's score as each slice ends: no reload, so no
@@ -420,7 +425,8 @@ __host__ __device__ constexpr bool rowDefersUnproven(bool softmax, int list, int
 enum class RowGroups { reload, all, byMax, keepBest };
 template <typename In>
 __host__ __device__ constexpr bool rowCanKeepBest(bool softmax, int list) { return softmax && sizeof(In) == 4 && list <= 3; }
-__host__ __device__ constexpr bool rowCanChooseByMax(bool softmax, int list) { return softmax && list <= 3; }
+template <typename In>
+__host__ __device__ constexpr bool rowCanChooseByMax(bool softmax, int list) { return softmax && sizeof(In) == 2 && list <= 3; }
 
 // kMinBlocks: blocks of 256 per SM its registers allow (launchRows picks).
 template <typename In, int V, bool kSoftmax, int kList, RowGroups kGroups, int kMinBlocks>
@@ -431,7 +437,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   constexpr bool kAll = kGroups == RowGroups::all, kKeep = kGroups == RowGroups::keepBest;
   constexpr bool kByMax = kGroups == RowGroups::byMax;
   static_assert(!kKeep || rowCanKeepBest<In>(kSoftmax, kList), "keepBest: fp32 softmax, k <= 2");
-  static_assert(!kByMax || rowCanChooseByMax(kSoftmax, kList), "byMax: softmax, k <= 2");
+  static_assert(!kByMax || rowCanChooseByMax<In>(kSoftmax, kList), "byMax: 16-bit softmax, k <= 2");
   static_assert(E - 1 <= kExpertBits, "the keys' low bits hold the expert");
   using L = SliceLayout<In>;
   const FastShared sh = fastSetup<E>(d, o, wantCounts, 0);
@@ -734,7 +740,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       // and k = 1 a proven pick is the row's max logit, m (a pick that is
       // not the max shares its key's bucket with it, so with the runner-up,
       // and is not proven).
-      constexpr bool pickIsMax = kSoftmax && (kAll || kByMax) && kList == 2;
+      constexpr bool pickIsMax = kSoftmax && kAll && kList == 2;
       xs[i] = kSoftmax && k16 ? keyLogit16(keys[i]) : pickIsMax && i == 0 ? m : toFloat<In>(rowPtr[e]);
       if (kSoftmax) act[i] = m - xs[i];
     }
@@ -792,10 +798,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         // approximate sel left out. Sigmoid: lastAct is the last pick's
         // exact sel, the lowest of the set (the check above), and each
         // exact sel left out is within dSel of its approximate one.
-        // byMax: or the best max left out, exact (a tie with the last pick
-        // is in index order, as above).
-        float best = keyBound<kSoftmax>(rKey & ~kExpertBits, keySlack);
-        if (kByMax) best = fmaxf(best, bestLeftOut == lastX ? prevValue<In>(lastX) : bestLeftOut);
+        const float best = keyBound<kSoftmax>(rKey & ~kExpertBits, keySlack);
         sure = sure && (kSoftmax ? uClearOf(lastAct, m - best) : lastAct - best > dSel);
       }
     }

@@ -440,9 +440,10 @@ TEST(RouteGpu, DistinctLogitsWithOneUTieInTheReference) {
 #endif
 }
 
-// Every group kept, softmax, k <= 2 (switch, gshard): the row kernel reloads
-// the k groups with the largest max logits (RowGroups::byMax). Rows built
-// for its edges, a kind per token:
+// Every group kept, softmax, k <= 2 (switch, gshard): for 16-bit logits the
+// row kernel reloads the k groups with the largest max logits
+// (RowGroups::byMax); fp32 keys every logit. Rows built for byMax's edges,
+// a kind per token:
 //  - a pair of logits whose u (from the max, 1) round alike, so that the
 //    reference ties them (the lower expert first), each its group's max,
 //    the larger on the higher group (chosen, the lower one left out); for
