@@ -453,6 +453,8 @@ TEST(RouteGpu, DistinctLogitsWithOneUTieInTheReference) {
 //    times each, on a coarse background): the picks and the runner-up tie
 //    in value across groups, and index order decides;
 //  - the two best experts in one group, the third in another.
+// fp16 takes the fp32 pair rounded to half (then equal, or a half ulp
+// apart: maxima tied across groups, or near).
 TEST(RouteGpu, TopGroupsByMaxHoldTheReferencePicks) {
   SKIP_WITHOUT_GPU();
 #if SAM_HAVE_CUDA
@@ -460,7 +462,7 @@ TEST(RouteGpu, TopGroupsByMaxHoldTheReferencePicks) {
   std::uniform_real_distribution<float> u(-4.0f, 4.0f), background(-4.0f, -3.0f);
   std::uniform_int_distribution<int> coarse(-2, 0), repeats(1, 3);
   using sam::route::floatFromBits;
-  for (samDataType_t dt : {samFloat32, samBfloat16})
+  for (samDataType_t dt : {samFloat32, samBfloat16, samFloat16})
     for (int E : {128, 256})
       for (samRoutePreset_t p : {samPresetSwitch, samPresetGshard}) {
         const samRouteConfig_t c = configFor(p, E, E / 32, p == samPresetSwitch ? 1 : 2);
@@ -480,7 +482,7 @@ TEST(RouteGpu, TopGroupsByMaxHoldTheReferencePicks) {
             for (int e = 0; e < E; ++e) r[e] = background(rng);
             float hi = 0.0f, lo = 0.0f;
             do {
-              if (dt == samFloat32) {
+              if (dt != samBfloat16) {
                 const uint32_t b = fp32Bits(rng);
                 hi = floatFromBits(b), lo = floatFromBits(b - 1);
               } else {
