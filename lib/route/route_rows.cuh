@@ -360,10 +360,11 @@ __device__ __forceinline__ float pairMax(float v) { return fmaxf(v, __shfl_xor_s
 __device__ __forceinline__ float pairSum(float v) { return v + __shfl_xor_sync(kFull, v, 1); }  // the same bits on both lanes
 
 // Blocks of 256 per SM the registers must allow (launchRows in
-// route_cuda.cu picks the build), and whether the launch spreads the batches
-// over two rounds of warps (rowGrid in route_grid.h; the two go together:
-// with two rounds at T = 65536 only 2 blocks per SM run, so the registers
-// need not be capped for more).
+// route_cuda.cu picks the build), and, but for one exception
+// (rowTwoRounds), whether the launch spreads the batches over two rounds of
+// warps (rowGrid in route_grid.h; the two go together: with two rounds at
+// T = 65536 only 2 blocks per SM run, so the registers need not be capped
+// for more).
 //  - 16-bit logits with a short list (k <= 2): 4 blocks (64 registers, 32
 //    warps per SM), one round: their work per batch is small.
 //  - Otherwise 2 blocks (up to 128 registers, no spills even for the 9-key
@@ -427,6 +428,18 @@ template <typename In>
 __host__ __device__ constexpr bool rowCanKeepBest(bool softmax, int list) { return softmax && sizeof(In) == 4 && list <= 3; }
 template <typename In>
 __host__ __device__ constexpr bool rowCanChooseByMax(bool softmax, int list) { return softmax && sizeof(In) == 2 && list <= 3; }
+
+// Whether the launch spreads one round's batches over two rounds of half
+// the warps (rowGrid): every build but the short-work ones (rowShortWork),
+// and of those 16-bit byMax with k = 1 (switch), whose first pass only sums
+// and whose tail reloads a group from L2: there the second batch's stream
+// covers the first one's tail (H200, T = 65536: switch bf16 14.0 -> 13.4 us;
+// gshard bf16 the same either way, sam bf16 slower; perf/RESULTS.md,
+// sixteenth round).
+template <typename In>
+constexpr bool rowTwoRounds(int list, RowGroups groups) {
+  return !rowShortWork<In>(list) || (groups == RowGroups::byMax && list == 2);
+}
 
 // kMinBlocks: blocks of 256 per SM its registers allow (launchRows picks).
 template <typename In, int V, bool kSoftmax, int kList, RowGroups kGroups, int kMinBlocks>
