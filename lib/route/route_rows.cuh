@@ -491,7 +491,6 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   // of 2 for k = 1, of 3 for k = 2), so the unused picks' code and loads go.
   // byMax reloads k groups (launchRowsForGroups: k < V).
   const int k = kList <= 3 ? kList - 1 : d.k, M = kByMax ? k : d.M;
-  constexpr bool allGroups = kAll;  // the first pass keys every logit
   const bool groupMax = groupScoreIsMax(d);
   const int nCand = kAll || kByMax ? E : M * 32;
 
@@ -573,7 +572,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
             const P v = packed<In>(w);
             p2[c & 1] = __hfma2(v, zero, p2[c & 1]);
             m2[c & 1] = __hmax2(m2[c & 1], v);
-            if (allGroups) {
+            if (kAll) {
               float x[2];
               pairToFloats(w, x, static_cast<In*>(nullptr));
               insertKeyPair(keys, candidateKey<true>(x[0], 32 * s + i), candidateKey<true>(x[1], 32 * s + i + 1));
@@ -589,7 +588,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
           int(&list)[kList] = kKeep ? slice : keys;  // where this pass's keys go
           forHalfShared<In>(rowWords, h, [&](int j, int i, float x) {
             mx4[j & 3] = fmaxf(mx4[j & 3], x);
-            if (!allGroups && !kKeep) {
+            if (!kAll && !kKeep) {
               poison[j & 3] = fmaExact(x, 0.0f, poison[j & 3]);
               return;
             }
@@ -634,7 +633,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
           const float sg = sigmoidApprox(x), sel = hasBias ? sg + biasPad[s * 33 + i] : sg;  // not sg + 0: an FADD per logit
           a2 = fmaxf(a2, fminf(a1, sel));
           a1 = fmaxf(a1, sel);
-          if (!allGroups) return;
+          if (!kAll) return;
           insertKeyInPairs(keys, held, j, candidateKey<false>(sel, 32 * s + i));
         });
         const float o1 = __shfl_xor_sync(kFull, a1, 1), o2 = __shfl_xor_sync(kFull, a2, 1);
@@ -678,7 +677,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     // and two maxima one u apart would tie).
     unsigned chosen = (1u << V) - 1u;
     float bestLeftOut = -INFINITY;  // byMax: the largest max logit of a group left out
-    if (!allGroups) {
+    if (!kAll) {  // kAll: every logit keyed in the first pass, no group to choose
       float sc[V];
 #pragma unroll
       for (int g = 0; g < V; ++g)
