@@ -402,13 +402,18 @@ __host__ __device__ constexpr bool rowDefersUnproven(bool softmax, int list, int
 //  - byMax: every group kept, 16-bit softmax, k <= 2 (switch, gshard). The
 //    batch's end takes the k groups with the largest max logits (exact;
 //    ties to the lower group) and reloads them, as reload does, so the
-//    first pass only sums. The reference's k picks are among them: the
-//    chosen maxima are k experts at least as good as any logit left out,
-//    and a left-out logit can tie only the last pick's value v, when its
-//    group's max is v; then every chosen group of max v is lower than its
-//    group, and those hold enough experts of value v, with lower indices,
-//    for every pick of that value. The runner-up's bound takes the best max
-//    left out as well. H200, T = 65536: switch bf16 16.2 -> 14.35 us,
+//    first pass only sums. By value (value desc, index asc) the k best
+//    experts lie in those groups (RouteReference.TopKExpertsLieInTheTopKGroupsByMax):
+//    the chosen maxima are k experts at least as good as any logit left
+//    out, and a left-out logit can equal only the last pick's value v, when
+//    its group's max is v; then every chosen group of max v is lower than
+//    its group, and those hold enough experts of value v, with lower
+//    indices, for every pick of that value. The reference ranks rounded
+//    scores, in which a left-out logit just below a pick can tie it (and
+//    win on a lower index): the runner-up's bound therefore takes the best
+//    max left out as well, and a token is proven only where that is
+//    strictly clear of the last pick (TopGroupsByMaxHoldTheReferencePicks
+//    builds such rows). H200, T = 65536: switch bf16 16.2 -> 14.35 us,
 //    gshard bf16 18.9 -> 16.35 (keying every logit was most of the first
 //    pass); fp32 was slower (switch 21.75 -> 22.9, gshard 23.85 -> 26.3: an
 //    L2 round trip more in the tail, and fewer instructions saved;

@@ -333,3 +333,35 @@ TEST(RouteReference, SigmoidIsAccurate) {
   EXPECT_EQ(sam::route::routeSigmoid(0.0f, sam::route::kExp2Table), 0.5f);
   EXPECT_EQ(sam::route::routeSigmoid(1e30f, sam::route::kExp2Table), 1.0f);
 }
+
+// The order fact the row kernel's byMax mode rests on (route_rows.cuh,
+// RowGroups::byMax): ranked by (value desc, index asc), the top k experts
+// lie in the k groups ranked by (max desc, group asc). Rows with few
+// distinct values, so that maxima, picks and runners-up tie across groups;
+// the groups of 32 as the row kernel has them.
+TEST(RouteReference, TopKExpertsLieInTheTopKGroupsByMax) {
+  auto rng = freshRng("top groups by max");
+  std::uniform_int_distribution<int> levels(2, 6);
+  int rows = 0;
+  for (int E : {128, 256})
+    for (int k = 1; k < E / 32; ++k)
+      for (int rep = 0; rep < 2000; ++rep, ++rows) {
+        const int G = E / 32;
+        std::uniform_int_distribution<int> level(0, levels(rng) - 1);
+        std::vector<float> x(E);
+        for (auto& v : x) v = 0.25f * level(rng);
+        std::vector<int> all(E), groups(G);
+        std::iota(all.begin(), all.end(), 0);
+        std::iota(groups.begin(), groups.end(), 0);
+        std::vector<float> groupMax(G);
+        for (int g = 0; g < G; ++g) groupMax[g] = *std::max_element(x.begin() + 32 * g, x.begin() + 32 * g + 32);
+        const std::vector<int> experts = ranked(x, all), best = ranked(groupMax, groups);
+        for (int j = 0; j < k; ++j) {
+          const int g = experts[j] / 32;
+          ASSERT_NE(std::find(best.begin(), best.begin() + k, g), best.begin() + k)
+              << "E " << E << " k " << k << ": pick " << j << " (expert " << experts[j] << ") in group " << g
+              << ", outside the top " << k << " groups by max";
+        }
+      }
+  EXPECT_EQ(rows, 2000 * (3 + 7));
+}
