@@ -10,6 +10,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "route/route_math.h"
@@ -233,6 +234,21 @@ void placeAroundPair(float* row, int k, int q, int first, int step, float top, f
   for (int j = 1, above = 1, below = 1; j <= k; ++j)
     if (j != q && j != q + 1) row[first + step * j] = j < q ? top - gap * above++ : under - 0.05f * below++;
 }
+
+// A value on the fp32 grid (bits drawn from fp32Bits, masked) or the bf16
+// one (16 bits from bf16Bits) and the value just below it on that grid:
+// {hi, lo}. One draw per call.
+std::pair<float, float> valueAndOneBelow(std::mt19937_64& rng, bool bf16Grid,
+                                         std::uniform_int_distribution<uint32_t>& fp32Bits,
+                                         std::uniform_int_distribution<uint32_t>& bf16Bits, uint32_t fp32Mask = ~0u) {
+  using sam::route::floatFromBits;
+  if (bf16Grid) {
+    const uint32_t b = bf16Bits(rng);
+    return {floatFromBits(b << 16), floatFromBits((b - 1) << 16)};
+  }
+  const uint32_t b = fp32Bits(rng) & fp32Mask;
+  return {floatFromBits(b), floatFromBits(b - 1)};
+}
 #endif
 
 }  // namespace
@@ -406,7 +422,6 @@ TEST(RouteGpu, DistinctLogitsWithOneUTieInTheReference) {
   std::uniform_real_distribution<float> background(-4.0f, -3.0f);
   std::uniform_int_distribution<uint32_t> fp32Bits(0x3E800000u, 0x3EFFFFFFu), bf16Bits(0x3680u, 0x36FFu);
   std::uniform_int_distribution<int> lowIndex(1, 17);
-  using sam::route::floatFromBits;
   const std::pair<samRoutePreset_t, int> cases[] = {
       {samPresetGshard, 2}, {samPresetSam, 2}, {samPresetDeepseekV2, 3}, {samPresetDeepseekV2, 6}};
   for (samDataType_t dt : {samFloat32, samBfloat16})
@@ -418,14 +433,8 @@ TEST(RouteGpu, DistinctLogitsWithOneUTieInTheReference) {
         float* r = &x[t * E];
         for (int e = 0; e < E; ++e) r[e] = background(rng);
         float hi = 0.0f, lo = 0.0f;
-        do {  // a pair whose u round alike (about every other draw)
-          if (dt == samFloat32) {
-            const uint32_t b = fp32Bits(rng) & ~0xffu;  // the first float of a key bucket
-            hi = floatFromBits(b), lo = floatFromBits(b - 1);
-          } else {
-            const uint32_t b = bf16Bits(rng);
-            hi = floatFromBits(b << 16), lo = floatFromBits((b - 1) << 16);
-          }
+        do {  // a pair whose u round alike (about every other draw); fp32: hi the first float of a key bucket
+          std::tie(hi, lo) = valueAndOneBelow(rng, dt != samFloat32, fp32Bits, bf16Bits, ~0xffu);
         } while (1.0f - hi != 1.0f - lo);
         // Everything in group 0 (chosen by every preset): the max, the pair
         // at places q and q + 1 of the k + 1, the other picks.
@@ -461,7 +470,6 @@ TEST(RouteGpu, TopGroupsByMaxHoldTheReferencePicks) {
   auto rng = freshRng("gpu top groups by max");
   std::uniform_real_distribution<float> u(-4.0f, 4.0f), background(-4.0f, -3.0f);
   std::uniform_int_distribution<int> coarse(-2, 0), repeats(1, 3);
-  using sam::route::floatFromBits;
   for (samDataType_t dt : {samFloat32, samBfloat16, samFloat16})
     for (int E : {128, 256})
       for (samRoutePreset_t p : {samPresetSwitch, samPresetGshard}) {
@@ -482,13 +490,7 @@ TEST(RouteGpu, TopGroupsByMaxHoldTheReferencePicks) {
             for (int e = 0; e < E; ++e) r[e] = background(rng);
             float hi = 0.0f, lo = 0.0f;
             do {
-              if (dt != samBfloat16) {
-                const uint32_t b = fp32Bits(rng);
-                hi = floatFromBits(b), lo = floatFromBits(b - 1);
-              } else {
-                const uint32_t b = bf16Bits(rng);
-                hi = floatFromBits(b << 16), lo = floatFromBits((b - 1) << 16);
-              }
+              std::tie(hi, lo) = valueAndOneBelow(rng, dt == samBfloat16, fp32Bits, bf16Bits);
             } while (k == 2 && 1.0f - hi != 1.0f - lo);
             int gLo = pickG(rng), gHi = pickG(rng), gTop = pickG(rng);
             while (gHi == gLo) gHi = pickG(rng);
