@@ -613,7 +613,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         const float mL = __fmul_rn(mGroup, kLog2e);
         // Four chains, each starting at its first term, not at 0 + it: the
         // same bits (a term is never -0), one FADD fewer per chain.
-        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // never added: nvcc cannot tell
+        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // overwritten by each chain's first term (j < 4); nvcc cannot tell
         forHalfShared<In>(rowWords, h, [&](int j, int, float x) {
           const float e = ex2Approx(fmaf(x, kLog2e, -mL));
           acc[j & 3] = j < 4 ? e : acc[j & 3] + e;

@@ -8,7 +8,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <random>
 #include <vector>
 
@@ -21,6 +20,7 @@ namespace {
 using sam::route::descKey;
 using sam::route::expsStayOrdered;
 using sam::route::floatBits;
+using sam::route::floatFromBits;
 using sam::route::kExp2Table;
 using sam::route::kExpertBits;
 using sam::route::keyBound;
@@ -30,27 +30,17 @@ using sam::route::ordKey;
 using sam::route::routeExpNonPos;
 using sam::route::sigmoidKeySlack;
 using sam::route::tagged;
+using sam::route::uintBits;
 using sam::route::valueKey;
 
-float fromBits(uint32_t b) {
-  float f;
-  std::memcpy(&f, &b, 4);
-  return f;
-}
-
 // The distance in ulps between two positive floats.
-int64_t ulpDistance(float a, float b) {
-  int32_t ia, ib;
-  std::memcpy(&ia, &a, 4);
-  std::memcpy(&ib, &b, 4);
-  return std::llabs((int64_t)ia - (int64_t)ib);
-}
+int64_t ulpDistance(float a, float b) { return std::llabs((int64_t)floatBits(a) - (int64_t)floatBits(b)); }
 
 TEST(RouteExp, WithinOneUlpOfExpOverTheWholeRange) {
   // Negative floats from -0 down to -87: bits 0x80000000 .. 0xC2AE0000.
   int64_t checked = 0, worst = 0;
   for (uint32_t b = 0x80000000u; b <= 0xC2AE0000u; b += 97) {
-    const float x = fromBits(b);
+    const float x = floatFromBits(b);
     const float got = routeExpNonPos(x, kExp2Table);
     const float want = (float)std::exp((double)x);  // correctly rounded but for ties, fine at 1 ulp
     const int64_t d = ulpDistance(got, want);
@@ -71,7 +61,7 @@ TEST(RouteExp, ArgumentsApartByTheGapStayOrderedAfterNormalisation) {
   int64_t checked = 0;
   // u from 0 to 86 (the kernel's limit for the larger of the two).
   for (uint32_t b = 0x00000000u; b <= 0x42AC0000u; b += 89) {
-    const float u = fromBits(b);
+    const float u = floatFromBits(b);
     const float u2 = u + kUGap;  // rounds up or to nearest: at least the gap (u <= 86: ulp <= 2^-17)
     if (!(u2 - u >= kUGap) || u2 > 86.0f) continue;
     const float e1 = routeExpNonPos(-u, kExp2Table), e2 = routeExpNonPos(-u2, kExp2Table);
@@ -92,11 +82,7 @@ TEST(RouteExp, ExpsThatStayOrderedGiveOrderedScores) {
   int64_t collapsed = 0, accepted = 0;
   for (int i = 0; i < 4000000; ++i) {
     const float eb = std::ldexp(0.5f + 0.5f * unit(rng), -scale(rng));  // down to 2^-101
-    uint32_t bits;
-    std::memcpy(&bits, &eb, 4);
-    bits += static_cast<uint32_t>(ulps(rng));
-    float ea;
-    std::memcpy(&ea, &bits, 4);
+    const float ea = floatFromBits(uintBits(eb) + static_cast<uint32_t>(ulps(rng)));
     const float inv = 1.0f / sums(rng);
     if (ea * inv == eb * inv) ++collapsed;
     if (!expsStayOrdered(ea, eb)) continue;
@@ -210,7 +196,7 @@ TEST(RouteKeys, NonFiniteLogitsShowInTheBestOrWorstKey) {
   const int finiteKey = tagged(valueKey<true>(1.0f), 7, kExpertBits);
   int64_t checked = 0;
   for (uint32_t b : bits) {
-    const float x = fromBits(b);
+    const float x = floatFromBits(b);
     for (int idx : {0, kExpertBits}) {
       const int key = tagged(valueKey<true>(x), idx, kExpertBits);
       const bool finite = std::isfinite(x);
