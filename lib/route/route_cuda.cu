@@ -412,14 +412,19 @@ bool launchRowKernel(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, 
                      bool onlyIfManyRounds, cudaStream_t st, const char* fn) {
   const auto kernel = fast::routeRowKernel<In, V, kSoftmax, kList, kGroups, kMinBlocks>;
   const size_t pad = d.bias ? sizeof(float) * V * 33 : 0;
-  const size_t perWarp = sizeof(uint32_t) * fast::WarpLayout<In, V>::kWords;
-  constexpr int rows = fast::SliceLayout<In>::kRows;  // a warp routes this many tokens at a time
-  const int64_t batches = (T + rows - 1) / rows;
+  // The grid's unit: a batch of 16 tokens, or two for the one-lane tail
+  // (routeRowKernel routes a unit's batches in one tail).
+  constexpr bool kWide = fast::rowWideTail<In>(kList, kGroups);
+  constexpr int perUnit = kWide ? 2 : 1;
+  constexpr int rows = fast::SliceLayout<In>::kRows;
+  const size_t perWarp = sizeof(uint32_t) * fast::WarpLayout<In, V, perUnit * rows>::kWords;
+  const int64_t batches = (T + rows - 1) / rows, units = (batches + perUnit - 1) / perUnit;
   const int perSm = (int)paramInt("SAM_ROUTE_ROW_BLOCKS_PER_SM");  // 0: rowGrid decides
   const size_t smemFixed = fixed + pad + 16;                        // 16: alignment
-  Launch l = planLaunch(kernel, smemFixed, perWarp, batches, fn, perSm);
+  Launch l = planLaunch(kernel, smemFixed, perWarp, units, fn, perSm);
   if (onlyIfManyRounds && batches <= 2 * (int64_t)l.maxBlocks * (l.threads / 32)) return false;
-  if (perSm == 0) applyRowGrid(batches, fast::rowTwoRounds<In>(kList, kGroups), smemFixed, perWarp, l);
+  // Two rounds of one-lane tails would be four batches per warp.
+  if (perSm == 0) applyRowGrid(units, !kWide && fast::rowTwoRounds<In>(kList, kGroups), smemFixed, perWarp, l);
   const DeviceInfo& dev = deviceInfo(fn);
   l.smem = evenSpreadSmem(l.blocks, l.sms, l.smem, dev.smemPerSm, dev.smemReservedPerBlock, dev.smemPerBlockOptin);
   allowSmem(kernel, l.smem, fn);

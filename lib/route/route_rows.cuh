@@ -51,14 +51,16 @@ struct SliceLayout {
   static constexpr int kWords = kRows * kStride;
 };
 
-// A warp's shared memory: two slice buffers, then per row the pair's two
-// values per group (softmax: the sum of exps against the group's max, and
-// that max; sigmoid: the top two sel), padded to an odd stride.
-template <typename In, int V>
+// A warp's shared memory: two slice buffers, then per token row the pair's
+// two values per group (softmax: the sum of exps against the group's max,
+// and that max; sigmoid: the top two sel), padded to an odd stride (the
+// one-lane tail keeps the token's finite flag in the pad word). kTokens:
+// the tokens of one tail (a batch, or two for the one-lane tail).
+template <typename In, int V, int kTokens = SliceLayout<In>::kRows>
 struct WarpLayout {
   static constexpr int kScoreStride = 2 * V + 1;
   // Rounded up to 4 words: every warp's region stays 16-byte aligned (cp.async).
-  static constexpr int kWords = (2 * SliceLayout<In>::kWords + SliceLayout<In>::kRows * kScoreStride + 3) & ~3;
+  static constexpr int kWords = (2 * SliceLayout<In>::kWords + kTokens * kScoreStride + 3) & ~3;
 };
 
 __device__ __forceinline__ void cpAsync16(void* smem, const void* gmem) {
@@ -446,6 +448,24 @@ constexpr bool rowTwoRounds(int list, RowGroups groups) {
   return !rowShortWork<In>(list) || (groups == RowGroups::byMax && list == 2);
 }
 
+// Whether the batch's tail runs one lane per token: a warp streams two
+// batches (each through the pair of lanes, as any build), keeps each
+// token's finite flag beside its group values, and one tail then routes the
+// 32 tokens, lane l token l, each lane reloading both halves of its
+// token's chosen groups. The tail's work per token (group choice, picks,
+// proofs, writes) is then one warp instruction for 32 tokens instead of 16,
+// and the pair's lists need no merge. For the 16-bit 9-key lists that
+// reload their groups (deepseek-v2 and -v3), whose tails are long and
+// whose first pass is cheap; fp32 and the short lists were slower (H200,
+// T = 65536, branch wide-tail: deepseek-v2 / v3 bf16 28.1 -> 25.8 and
+// 49.1 -> 46.2 us, T = 1M 391 -> 367 and 613 -> 573 us; switch fp32 21.9
+// -> 23.7; perf/RESULTS.md, sixteenth round). The grid's unit is then a
+// pair of batches.
+template <typename In>
+__host__ __device__ constexpr bool rowWideTail(int list, RowGroups groups) {
+  return sizeof(In) == 2 && list > 3 && groups == RowGroups::reload;
+}
+
 // kMinBlocks: blocks of 256 per SM its registers allow (launchRows picks).
 template <typename In, int V, bool kSoftmax, int kList, RowGroups kGroups, int kMinBlocks>
 __global__ void __launch_bounds__(256, kMinBlocks)
@@ -458,10 +478,13 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   static_assert(!kByMax || rowCanChooseByMax<In>(kSoftmax, kList), "byMax: 16-bit softmax, k <= 2");
   static_assert(E - 1 <= kExpertBits, "the keys' low bits hold the expert");
   using L = SliceLayout<In>;
+  constexpr bool kWide = rowWideTail<In>(kList, kGroups);
+  constexpr int kPerTail = kWide ? 2 : 1;  // batches per tail (the grid's unit)
+  using W = WarpLayout<In, V, kPerTail * L::kRows>;
   const FastShared sh = fastSetup<E>(d, o, wantCounts, 0);
   letNextKernelLaunch();  // the retry or commit kernel: it waits for this one's end
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wpb = blockDim.x >> 5;
-  const int h = lane & 1, row = lane >> 1;  // this lane's half and token within the batch
+  const int h = lane & 1, row = lane >> 1;  // this lane's half and token within the batch it streams
   // After fastSetup's region: the bias padded to 33 per group (lanes read
   // bias[33 g + i] of one group: no bank conflicts), then each warp's
   // region. Every pointer is the dynamic shared array plus an offset: one
@@ -479,9 +502,10 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   const int endWord = (int)(reinterpret_cast<uint32_t*>(sh.end) - rowSmem);  // sh.end is 4-byte aligned
   float* biasPad = reinterpret_cast<float*>(rowSmem + endWord);
   const int warpsWord = (endWord + (d.bias ? V * 33 : 0) + 3) & ~3;  // cp.async: 16-byte aligned
-  uint32_t* buf0 = rowSmem + warpsWord + warp * WarpLayout<In, V>::kWords;
+  uint32_t* buf0 = rowSmem + warpsWord + warp * W::kWords;
   uint32_t* buf1 = buf0 + L::kWords;
-  float* scores = reinterpret_cast<float*>(buf1 + L::kWords) + row * WarpLayout<In, V>::kScoreStride;
+  float* scoreRows = reinterpret_cast<float*>(buf1 + L::kWords);  // W's token rows
+  float* scores0 = scoreRows + row * W::kScoreStride;             // this lane's row in a tail's first batch
   if (d.bias) {
     for (int j = threadIdx.x; j < E; j += blockDim.x) biasPad[(j >> 5) * 33 + (j & 31)] = sh.bias[j];
     __syncthreads();
@@ -499,17 +523,18 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   const bool groupMax = groupScoreIsMax(d);
   const int nCand = kAll || kByMax ? E : M * 32;
 
-  const int64_t nBatches = (T + L::kRows - 1) / L::kRows;
-  const int64_t stride = (int64_t)gridDim.x * wpb;
-  int64_t b = (int64_t)blockIdx.x * wpb + warp;
+  const int64_t nBatches = (T + L::kRows - 1) / L::kRows, nUnits = (nBatches + kPerTail - 1) / kPerTail;
+  const int64_t stride = (int64_t)gridDim.x * wpb;  // in units of kPerTail batches
+  int64_t unit = (int64_t)blockIdx.x * wpb + warp;
+  const int64_t b0 = unit * kPerTail;  // this warp's first batch
   // This lane's slice copies (SliceCopy): where they read in the current
   // batch, whether it is a full one, and where they write in each buffer,
   // computed once per batch. Not in the 3-block (80-register) builds: held
   // across the slice loop, those registers spilled (deepseek-v3 fp32 at
   // T = 1M: 681 -> 759 us), so there each slice computes its own.
   constexpr bool kCopyPerBatch = kMinBlocks != 3;
-  const In* copySrc = SliceCopy<In>::template source<E>(logits, b * L::kRows, lane);
-  bool copyFull = b * L::kRows + L::kRows <= T;
+  const In* copySrc = SliceCopy<In>::template source<E>(logits, b0 * L::kRows, lane);
+  bool copyFull = b0 * L::kRows + L::kRows <= T;
   const unsigned copyDst0 = (unsigned)__cvta_generic_to_shared(buf0 + SliceCopy<In>::word(lane));
   const unsigned copyDst1 = copyDst0 + 4 * L::kWords;
   // Starts slice s of batch bb into buf (dst: buf's copyDst), bb's first
@@ -518,10 +543,13 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     if (full) issueFullSlice<In, E>(dst, src + s * 32);
     else issuePartialSlice<In, E>(buf, logits, bb * L::kRows, T, s, lane);
   };
-  if (b < nBatches) issueSlice(buf0, copyDst0, b, copySrc, copyFull, 0);
+  if (b0 < nBatches) issueSlice(buf0, copyDst0, b0, copySrc, copyFull, 0);
   cpAsyncCommit();
-  for (; b < nBatches; b += stride) {
-    const int64_t t0 = b * L::kRows, t = t0 + row;
+  for (; unit < nUnits; unit += stride) {
+    // The token this lane routes in the tail: lane l token l of the unit's
+    // two batches (the one-lane tail), or its batch's token row with the
+    // other lane of its pair.
+    const int64_t t0 = unit * kPerTail * L::kRows, t = t0 + (kWide ? lane : row);
     const bool live = t < T;
     const In* rowPtr = logits + min(t, T - 1) * E;
     float poison[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // NaN iff a logit is NaN or infinite; four chains, not one
@@ -532,121 +560,142 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     int keys[kList];  // this lane's candidates; merged with the other lane's at the end
 #pragma unroll
     for (int i = 0; i < kList; ++i) keys[i] = INT_MAX;
+    // The unit's batches stream through the pairs of lanes, one after the
+    // other (the one-lane tail's two; one otherwise).
 #pragma unroll 1
-    for (int s = 0; s < V; ++s) {  // not unrolled: the body is large enough
-      // Start the next slice (this batch's, or the next batch's first), then wait for this one.
-      uint32_t* nextBuf = (s & 1) ? buf0 : buf1;
-      const unsigned nextDst = (s & 1) ? copyDst0 : copyDst1;
-      if constexpr (kCopyPerBatch) {
-        if (s + 1 < V) {
-          issueSlice(nextBuf, nextDst, b, copySrc, copyFull, s + 1);
-        } else {
-          const int64_t nb = b + stride;
-          copySrc = SliceCopy<In>::template source<E>(logits, nb * L::kRows, lane);
-          copyFull = nb * L::kRows + L::kRows <= T;
-          if (nb < nBatches) issueSlice(nextBuf, nextDst, nb, copySrc, copyFull, 0);
-        }
-      } else {
-        const int64_t nb = s + 1 < V ? b : b + stride;
-        if (nb < nBatches)
-          issueSlice(nextBuf, nextDst, nb, SliceCopy<In>::template source<E>(logits, nb * L::kRows, lane),
-                     nb * L::kRows + L::kRows <= T, (s + 1) % V);
-      }
-      cpAsyncCommit();
-      cpAsyncWait<1>();
-      __syncwarp();
-      const uint32_t* rowWords = ((s & 1) ? buf1 : buf0) + row * L::kStride;
-      // The group's two values, the same on both lanes; lane h keeps value h.
-      float v0, v1;
-      if (kSoftmax) {
-        // Against the group's own max: no running max to rescale; the
-        // batch's end scales each group by exp(group max - row max).
-        float mx4[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
-        int slice[kList];  // keepBest: this slice's list
+    for (int half = 0; half < kPerTail; ++half) {
+      const int64_t b = unit * kPerTail + half;
+      // The batch after this one in the warp's order: the unit's second, or
+      // the next unit's first.
+      const int64_t after = !kWide ? b + stride : half + 1 < kPerTail ? b + 1 : (unit + stride) * kPerTail;
+      float* scores = kWide ? scores0 + half * L::kRows * W::kScoreStride : scores0;
+      if (half > 0)
 #pragma unroll
-        for (int i = 0; i < kList; ++i) slice[i] = INT_MAX;
-        if constexpr (k16) {
-          // Packed: one HFMA2 and one HMNMX2 per two logits, not an unpack,
-          // an FFMA and an FMNMX per logit (16-bit softmax is bound by
-          // instructions). The max ignores a NaN as fmaxf does; the poison
-          // catches it.
-          using P = typename Packed16<In>::T;
-          const P zero = packed<In>(0u);
-          P p2[2] = {zero, zero}, m2[2] = {packed<In>(Packed16<In>::kNegInf), packed<In>(Packed16<In>::kNegInf)};
-          forHalfSharedWords<In>(rowWords, h, [&](int c, int i, uint32_t w) {
-            const P v = packed<In>(w);
-            p2[c & 1] = __hfma2(v, zero, p2[c & 1]);
-            m2[c & 1] = __hmax2(m2[c & 1], v);
-            if (kAll) {
-              float x[2];
-              pairToFloats(w, x, static_cast<In*>(nullptr));
-              insertKeyPair(keys, candidateKey<true>(x[0], 32 * s + i), candidateKey<true>(x[1], 32 * s + i + 1));
-            }
-          });
-#pragma unroll
-          for (int c = 0; c < 2; ++c) {
-            poison[2 * c] += __low2float(p2[c]), poison[2 * c + 1] += __high2float(p2[c]);  // NaN stays NaN
-            mx4[2 * c] = __low2float(m2[c]), mx4[2 * c + 1] = __high2float(m2[c]);
+        for (int i = 0; i < 4; ++i) poison[i] = 0.0f;  // each batch's own (the first one's flag is kept)
+#pragma unroll 1
+      for (int s = 0; s < V; ++s) {  // not unrolled: the body is large enough
+        // Start the next slice (this batch's, or the next batch's first), then wait for this one.
+        uint32_t* nextBuf = (s & 1) ? buf0 : buf1;
+        const unsigned nextDst = (s & 1) ? copyDst0 : copyDst1;
+        if constexpr (kCopyPerBatch) {
+          if (s + 1 < V) {
+            issueSlice(nextBuf, nextDst, b, copySrc, copyFull, s + 1);
+          } else {
+            const int64_t nb = after;
+            copySrc = SliceCopy<In>::template source<E>(logits, nb * L::kRows, lane);
+            copyFull = nb * L::kRows + L::kRows <= T;
+            if (nb < nBatches) issueSlice(nextBuf, nextDst, nb, copySrc, copyFull, 0);
           }
         } else {
+          const int64_t nb = s + 1 < V ? b : after;
+          if (nb < nBatches)
+            issueSlice(nextBuf, nextDst, nb, SliceCopy<In>::template source<E>(logits, nb * L::kRows, lane),
+                       nb * L::kRows + L::kRows <= T, (s + 1) % V);
+        }
+        cpAsyncCommit();
+        cpAsyncWait<1>();
+        __syncwarp();
+        const uint32_t* rowWords = ((s & 1) ? buf1 : buf0) + row * L::kStride;
+        // The group's two values, the same on both lanes; lane h keeps value h.
+        float v0, v1;
+        if (kSoftmax) {
+          // Against the group's own max: no running max to rescale; the
+          // batch's end scales each group by exp(group max - row max).
+          float mx4[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+          int slice[kList];  // keepBest: this slice's list
+#pragma unroll
+          for (int i = 0; i < kList; ++i) slice[i] = INT_MAX;
+          if constexpr (k16) {
+            // Packed: one HFMA2 and one HMNMX2 per two logits, not an unpack,
+            // an FFMA and an FMNMX per logit (16-bit softmax is bound by
+            // instructions). The max ignores a NaN as fmaxf does; the poison
+            // catches it.
+            using P = typename Packed16<In>::T;
+            const P zero = packed<In>(0u);
+            P p2[2] = {zero, zero}, m2[2] = {packed<In>(Packed16<In>::kNegInf), packed<In>(Packed16<In>::kNegInf)};
+            forHalfSharedWords<In>(rowWords, h, [&](int c, int i, uint32_t w) {
+              const P v = packed<In>(w);
+              p2[c & 1] = __hfma2(v, zero, p2[c & 1]);
+              m2[c & 1] = __hmax2(m2[c & 1], v);
+              if (kAll) {
+                float x[2];
+                pairToFloats(w, x, static_cast<In*>(nullptr));
+                insertKeyPair(keys, candidateKey<true>(x[0], 32 * s + i), candidateKey<true>(x[1], 32 * s + i + 1));
+              }
+            });
+#pragma unroll
+            for (int c = 0; c < 2; ++c) {
+              poison[2 * c] += __low2float(p2[c]), poison[2 * c + 1] += __high2float(p2[c]);  // NaN stays NaN
+              mx4[2 * c] = __low2float(m2[c]), mx4[2 * c + 1] = __high2float(m2[c]);
+            }
+          } else {
+            int held = 0;  // insertKeyInPairs
+            int(&list)[kList] = kKeep ? slice : keys;  // where this pass's keys go
+            forHalfShared<In>(rowWords, h, [&](int j, int i, float x) {
+              mx4[j & 3] = fmaxf(mx4[j & 3], x);
+              if (!kAll && !kKeep) {
+                poison[j & 3] = fmaExact(x, 0.0f, poison[j & 3]);
+                return;
+              }
+              // Every logit is keyed, and the keys show a non-finite one
+              // (keysFinite): one max per pair instead of a poison FFMA per logit.
+              worstKey = max(worstKey, insertKeyInPairs(list, held, j, candidateKey<true>(x, 32 * s + i)));
+            });
+            if (kKeep) bestKey = min(bestKey, slice[0]);
+          }
+          const float mHalf = fmaxf(fmaxf(mx4[0], mx4[1]), fmaxf(mx4[2], mx4[3]));
+          const float mGroup = pairMax(mHalf);
+          // e^(x - mGroup) as 2^(x log2e - mL), one FFMA per logit (not a
+          // subtract and a multiply): mL is mGroup log2e rounded, so every
+          // term of the group carries the same factor 2^eps (eps, the
+          // rounding's residual: groupExpOffset), which the batch's end takes
+          // off the group's sum.
+          const float mL = __fmul_rn(mGroup, kLog2e);
+          // Four chains, each starting at its first term, not at 0 + it: the
+          // same bits (a term is never -0), one FADD fewer per chain.
+          float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // overwritten by each chain's first term (j < 4); nvcc cannot tell
+          forHalfShared<In>(rowWords, h, [&](int j, int, float x) {
+            const float e = ex2Approx(fmaf(x, kLog2e, -mL));
+            acc[j & 3] = j < 4 ? e : acc[j & 3] + e;
+          });
+          v0 = pairSum((acc[0] + acc[1]) + (acc[2] + acc[3])), v1 = mGroup;
+          if (kKeep) {
+            // The group's score as the batch's end ranks it, up to rounding: a
+            // sum as log2 of sum 2^(x log2e) (v0 is it over 2^mL), a max as
+            // itself. Strictly better: ties keep the lower group, as the scan.
+            const float score = groupMax ? v1 : __log2f(v0) + mL;
+            if (score > keptScore) {
+              keptScore = score, keptGroup = s;
+#pragma unroll
+              for (int i = 0; i < kList; ++i) keys[i] = slice[i];
+            }
+          }
+        } else {
+          float a1 = -INFINITY, a2 = -INFINITY;
           int held = 0;  // insertKeyInPairs
-          int(&list)[kList] = kKeep ? slice : keys;  // where this pass's keys go
           forHalfShared<In>(rowWords, h, [&](int j, int i, float x) {
-            mx4[j & 3] = fmaxf(mx4[j & 3], x);
-            if (!kAll && !kKeep) {
-              poison[j & 3] = fmaExact(x, 0.0f, poison[j & 3]);
-              return;
-            }
-            // Every logit is keyed, and the keys show a non-finite one
-            // (keysFinite): one max per pair instead of a poison FFMA per logit.
-            worstKey = max(worstKey, insertKeyInPairs(list, held, j, candidateKey<true>(x, 32 * s + i)));
+            poison[j & 3] = fmaExact(x, 0.0f, poison[j & 3]);
+            const float sg = sigmoidApprox(x), sel = hasBias ? sg + biasPad[s * 33 + i] : sg;  // not sg + 0: an FADD per logit
+            a2 = fmaxf(a2, fminf(a1, sel));
+            a1 = fmaxf(a1, sel);
+            if (!kAll) return;
+            insertKeyInPairs(keys, held, j, candidateKey<false>(sel, 32 * s + i));
           });
-          if (kKeep) bestKey = min(bestKey, slice[0]);
+          const float o1 = __shfl_xor_sync(kFull, a1, 1), o2 = __shfl_xor_sync(kFull, a2, 1);
+          v0 = fmaxf(a1, o1), v1 = fmaxf(fminf(a1, o1), fmaxf(a2, o2));  // the top two of both halves' top twos
         }
-        const float mHalf = fmaxf(fmaxf(mx4[0], mx4[1]), fmaxf(mx4[2], mx4[3]));
-        const float mGroup = pairMax(mHalf);
-        // e^(x - mGroup) as 2^(x log2e - mL), one FFMA per logit (not a
-        // subtract and a multiply): mL is mGroup log2e rounded, so every
-        // term of the group carries the same factor 2^eps (eps, the
-        // rounding's residual: groupExpOffset), which the batch's end takes
-        // off the group's sum.
-        const float mL = __fmul_rn(mGroup, kLog2e);
-        // Four chains, each starting at its first term, not at 0 + it: the
-        // same bits (a term is never -0), one FADD fewer per chain.
-        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // overwritten by each chain's first term (j < 4); nvcc cannot tell
-        forHalfShared<In>(rowWords, h, [&](int j, int, float x) {
-          const float e = ex2Approx(fmaf(x, kLog2e, -mL));
-          acc[j & 3] = j < 4 ? e : acc[j & 3] + e;
-        });
-        v0 = pairSum((acc[0] + acc[1]) + (acc[2] + acc[3])), v1 = mGroup;
-        if (kKeep) {
-          // The group's score as the batch's end ranks it, up to rounding: a
-          // sum as log2 of sum 2^(x log2e) (v0 is it over 2^mL), a max as
-          // itself. Strictly better: ties keep the lower group, as the scan.
-          const float score = groupMax ? v1 : __log2f(v0) + mL;
-          if (score > keptScore) {
-            keptScore = score, keptGroup = s;
-#pragma unroll
-            for (int i = 0; i < kList; ++i) keys[i] = slice[i];
-          }
-        }
-      } else {
-        float a1 = -INFINITY, a2 = -INFINITY;
-        int held = 0;  // insertKeyInPairs
-        forHalfShared<In>(rowWords, h, [&](int j, int i, float x) {
-          poison[j & 3] = fmaExact(x, 0.0f, poison[j & 3]);
-          const float sg = sigmoidApprox(x), sel = hasBias ? sg + biasPad[s * 33 + i] : sg;  // not sg + 0: an FADD per logit
-          a2 = fmaxf(a2, fminf(a1, sel));
-          a1 = fmaxf(a1, sel);
-          if (!kAll) return;
-          insertKeyInPairs(keys, held, j, candidateKey<false>(sel, 32 * s + i));
-        });
-        const float o1 = __shfl_xor_sync(kFull, a1, 1), o2 = __shfl_xor_sync(kFull, a2, 1);
-        v0 = fmaxf(a1, o1), v1 = fmaxf(fminf(a1, o1), fmaxf(a2, o2));  // the top two of both halves' top twos
+        scores[2 * s + h] = h ? v1 : v0;
+        __syncwarp();  // the scores are read by the other lane; this buffer is refilled two slices on
       }
-      scores[2 * s + h] = h ? v1 : v0;
-      __syncwarp();  // the scores are read by the other lane; this buffer is refilled two slices on
-    }
+      if constexpr (kWide) {  // the token's finite flag, in its row's pad word (the other state is reloaded)
+        const float poisoned = (poison[0] + poison[1]) + (poison[2] + poison[3]);
+        const bool finite = poisoned == poisoned, pairFinite = __shfl_xor_sync(kFull, finite, 1);
+        if (h == 0) scores[2 * V] = finite && pairFinite ? 1.0f : 0.0f;
+      }
+    }  // the unit's batches
+    if constexpr (kWide) __syncwarp();  // the tail reads every pair's rows
+
+    const float* scores = kWide ? scoreRows + lane * W::kScoreStride : scores0;
 
     // The groups' values (the pair wrote them): softmax: ga = sum of exps
     // against the row max m, gb = max logit; sigmoid: the top two sel.
@@ -671,8 +720,9 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     }
     const float poisoned = (poison[0] + poison[1]) + (poison[2] + poison[3]);
     constexpr bool kFiniteByKeys = kSoftmax && (kAll || kKeep) && !k16;  // the first pass above
-    const bool finite = kFiniteByKeys ? keysFinite(kKeep ? bestKey : keys[0], worstKey) : poisoned == poisoned;
-    const bool pairFinite = __shfl_xor_sync(kFull, finite, 1);  // every lane: not behind a && (a lane that skips it hangs the warp)
+    const bool finite = kWide ? scores[2 * V] != 0.0f
+                        : kFiniteByKeys ? keysFinite(kKeep ? bestKey : keys[0], worstKey) : poisoned == poisoned;
+    const bool pairFinite = kWide || __shfl_xor_sync(kFull, finite, 1);  // every lane: not behind a && (a lane that skips it hangs the warp)
     bool sure = live && finite && pairFinite && inRange;
 
     // Groups: scores (a sum of exps or a top-2 sum: larger is better; the
@@ -722,12 +772,14 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       }
       // keepBest: the list is the kept group's, which must be the one chosen.
       if (kKeep) sure = sure && keptGroup >= 0 && chosen == 1u << keptGroup;
-      // This lane's half of the chosen groups' experts, from global memory (L2).
+      // This lane's half of the chosen groups' experts (the one-lane tail:
+      // both halves), from global memory (L2).
+      constexpr int kHalves = kWide ? 2 : 1;
 #pragma unroll 1
-      for (int p = 0; p < M && !kKeep; ++p) {
-        const int g = (int)__fns(chosen, 0, p + 1);  // the p-th chosen group
+      for (int p = 0; p < M * kHalves && !kKeep; ++p) {
+        const int g = (int)__fns(chosen, 0, p / kHalves + 1);  // the (p / kHalves)-th chosen group
         int held = 0;  // insertKeyInPairs
-        forHalfGlobal<In>(rowPtr + g * 32, h, [&](int j, int i, float x) {
+        forHalfGlobal<In>(rowPtr + g * 32, kWide ? p & 1 : h, [&](int j, int i, float x) {
           const float sg = kSoftmax ? x : sigmoidApprox(x), v = kSoftmax || !hasBias ? sg : sg + biasPad[g * 33 + i];
           insertKeyInPairs(keys, held, j, candidateKey<kSoftmax>(v, 32 * g + i));
         });
@@ -736,7 +788,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
 
     // Both halves' lists: each lane inserts the other's (the keys are
     // distinct, so both end with the same sorted list).
-    {
+    if constexpr (!kWide) {
       int other[kList];
 #pragma unroll
       for (int i = 0; i < kList; ++i) other[i] = __shfl_xor_sync(kFull, keys[i], 1);
@@ -848,13 +900,13 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       for (int i = 0; i < kList; ++i) {
         if (i >= k) break;
         const int e = keys[i] & kExpertBits;
-        if ((i & 1) == h) {  // the pair splits the writes
+        if (kWide || (i & 1) == h) {  // the pair splits the writes
           float w = s[i];
           if (d.renorm) w = denom > 0.0f ? w / denom : 0.0f;
           idxOut[i] = e;
           wOut[i] = w * d.scale;
         }
-        if (sh.hE && h == 0) {
+        if (sh.hE && (kWide || h == 0)) {
           atomicAdd(&sh.hE[e], 1);
           const int r = d.epr == 1 ? e : (int)__umulhi((unsigned)e, d.eprMagic);
           bool first = true;
@@ -872,14 +924,14 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     // that defer them (rowDefersUnproven), they go on the retry list for
     // retryKernel, launched next.
     constexpr bool kDefer = rowDefersUnproven(kSoftmax, kList, kMinBlocks);
-    const bool retry = live && !sure && h == 0;
+    const bool retry = live && !sure && (kWide || h == 0);
     unsigned rest = __ballot_sync(kFull, retry);
     if (!kDefer) {
       while (rest) {
         const int l = __ffs(rest) - 1;
         rest &= rest - 1;
         if (lane == 0) atomicAdd(&o.small->rerouted, 1ull);
-        (void)exactToken<In, V>(d, logits, o, sh, t0 + (l >> 1));
+        (void)exactToken<In, V>(d, logits, o, sh, t0 + (kWide ? l : l >> 1));
       }
     } else if (rest) {
       unsigned long long base = 0;
@@ -887,6 +939,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       base = __shfl_sync(kFull, base, 0);
       if (retry) o.retry[base + __popc(rest & ((1u << lane) - 1u))] = t;
     }
+    if constexpr (kWide) __syncwarp();  // the next unit's batches rewrite the rows this tail read
   }
   cpAsyncWait<0>();
   fastFinish<E>(d, o, sh, 0.0);
