@@ -456,11 +456,12 @@ constexpr bool rowTwoRounds(int list, RowGroups groups) {
 // proofs, writes) is then one warp instruction for 32 tokens instead of 16,
 // and the pair's lists need no merge. For the 16-bit 9-key lists that
 // reload their groups (deepseek-v2 and -v3), whose tails are long and
-// whose first pass is cheap; fp32 and the short lists were slower (H200,
-// T = 65536, branch wide-tail: deepseek-v2 / v3 bf16 28.1 -> 25.8 and
-// 49.1 -> 46.2 us, T = 1M 391 -> 367 and 613 -> 573 us; switch fp32 21.9
-// -> 23.7; perf/RESULTS.md, sixteenth round). The grid's unit is then a
-// pair of batches.
+// whose first pass is cheap (H200, T = 65536: deepseek-v2 / v3 bf16
+// 28.1 -> 26.1 and 49.0 -> 46.0 us, T = 1M 391 -> 365 and 613 -> 571 us;
+// perf/RESULTS.md, seventeenth round). With it in every build (branch
+// wide-tail, sixteenth round) fp32 and the short lists were slower (switch
+// fp32 21.9 -> 23.7 us; the 3-block 9-key fp32 builds spilled). The grid's
+// unit is then a pair of batches.
 template <typename In>
 __host__ __device__ constexpr bool rowWideTail(int list, RowGroups groups) {
   return sizeof(In) == 2 && list > 3 && groups == RowGroups::reload;
