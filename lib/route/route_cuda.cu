@@ -406,7 +406,8 @@ void applyRowGrid(int64_t batches, bool twoRounds, size_t smemFixed, size_t smem
 
 // One instance of the row kernel, built for kMinBlocks blocks per SM.
 // Returns false (launching nothing) if onlyIfManyRounds is set and the
-// batches need no more than two rounds of its grid.
+// grid's units (batches, or pairs of them for the one-lane tail) need no
+// more than two rounds of its warps.
 template <typename In, int V, bool kSoftmax, int kList, fast::RowGroups kGroups, int kMinBlocks>
 bool launchRowKernel(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
                      bool onlyIfManyRounds, cudaStream_t st, const char* fn) {
@@ -422,7 +423,7 @@ bool launchRowKernel(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, 
   const int perSm = (int)paramInt("SAM_ROUTE_ROW_BLOCKS_PER_SM");  // 0: rowGrid decides
   const size_t smemFixed = fixed + pad + 16;                        // 16: alignment
   Launch l = planLaunch(kernel, smemFixed, perWarp, units, fn, perSm);
-  if (onlyIfManyRounds && batches <= 2 * (int64_t)l.maxBlocks * (l.threads / 32)) return false;
+  if (onlyIfManyRounds && units <= 2 * (int64_t)l.maxBlocks * (l.threads / 32)) return false;
   // Two rounds of one-lane tails would be four batches per warp.
   if (perSm == 0) applyRowGrid(units, !kWide && fast::rowTwoRounds<In>(kList, kGroups), smemFixed, perWarp, l);
   const DeviceInfo& dev = deviceInfo(fn);
