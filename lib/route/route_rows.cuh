@@ -359,6 +359,13 @@ __device__ __forceinline__ float prevValue(float x) {
 
 // The pair's combined value of a per-lane quantity.
 __device__ __forceinline__ float pairMax(float v) { return fmaxf(v, __shfl_xor_sync(kFull, v, 1)); }
+
+// Whether a lane's poison chains (x * 0 + chain, per logit: NaN iff a logit
+// was NaN or infinite) saw finite logits only.
+__device__ __forceinline__ bool poisonFinite(const float (&poison)[4]) {
+  const float p = (poison[0] + poison[1]) + (poison[2] + poison[3]);
+  return p == p;
+}
 __device__ __forceinline__ float pairSum(float v) { return v + __shfl_xor_sync(kFull, v, 1); }  // the same bits on both lanes
 
 // Blocks of 256 per SM the registers must allow (launchRows in
@@ -689,8 +696,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         __syncwarp();  // the scores are read by the other lane; this buffer is refilled two slices on
       }
       if constexpr (kWide) {  // the token's finite flag, in its row's pad word (the other state is reloaded)
-        const float poisoned = (poison[0] + poison[1]) + (poison[2] + poison[3]);
-        const bool finite = poisoned == poisoned, pairFinite = __shfl_xor_sync(kFull, finite, 1);
+        const bool finite = poisonFinite(poison), pairFinite = __shfl_xor_sync(kFull, finite, 1);
         if (h == 0) scores[2 * V] = finite && pairFinite ? 1.0f : 0.0f;
       }
     }  // the unit's batches
@@ -719,10 +725,9 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       }
       inv = rcpApprox(sum);
     }
-    const float poisoned = (poison[0] + poison[1]) + (poison[2] + poison[3]);
     constexpr bool kFiniteByKeys = kSoftmax && (kAll || kKeep) && !k16;  // the first pass above
     const bool finite = kWide ? scores[2 * V] != 0.0f
-                        : kFiniteByKeys ? keysFinite(kKeep ? bestKey : keys[0], worstKey) : poisoned == poisoned;
+                        : kFiniteByKeys ? keysFinite(kKeep ? bestKey : keys[0], worstKey) : poisonFinite(poison);
     const bool pairFinite = kWide || __shfl_xor_sync(kFull, finite, 1);  // every lane: not behind a && (a lane that skips it hangs the warp)
     bool sure = live && finite && pairFinite && inRange;
 
