@@ -837,5 +837,25 @@ ApproxBound sigmoidApproxBound() {
   return ApproxBound{fast::kSigmoidErr, measured};
 }
 
+SieveBoundCheck sieveBoundCheck() {
+  const char* fn = "sieveBoundCheck";
+  unsigned long long* counts = nullptr;  // checked, violations
+  ROUTE_CUDA(cudaMalloc(&counts, 2 * sizeof(*counts) + sizeof(unsigned)));
+  const std::unique_ptr<unsigned long long, cudaError_t (*)(void*)> owned(counts, &cudaFree);
+  ROUTE_CUDA(cudaMemset(counts, 0, 2 * sizeof(*counts)));
+  unsigned* closest = reinterpret_cast<unsigned*>(counts + 2);
+  ROUTE_CUDA(cudaMemset(closest, 0x7f, sizeof(unsigned)));  // a large float
+  const int n = kSieveBounds * kSieveBiases;
+  sieveBoundKernel<<<(n + 255) / 256, 256>>>(counts, counts + 1, closest);
+  ROUTE_CUDA(cudaGetLastError());
+  unsigned long long host[2];
+  unsigned closestBits = 0;
+  ROUTE_CUDA(cudaMemcpy(host, counts, sizeof(host), cudaMemcpyDeviceToHost));
+  ROUTE_CUDA(cudaMemcpy(&closestBits, closest, sizeof(closestBits), cudaMemcpyDeviceToHost));
+  float closestSel = 0.0f;
+  std::memcpy(&closestSel, &closestBits, sizeof(closestSel));
+  return SieveBoundCheck{host[0], host[1], closestSel};
+}
+
 }  // namespace route
 }  // namespace sam

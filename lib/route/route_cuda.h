@@ -26,5 +26,17 @@ struct ApproxBound {
 };
 ApproxBound sigmoidApproxBound();
 
+// The sieve's claim (route_rows.cuh, sieveLogit: a logit below the bound it
+// gives yields an approximate sel below the sieve's bound), checked on the
+// current GPU over a grid of bounds and biases: how many logits were
+// checked, how many broke it, and the smallest bound - sel seen. Throws
+// sam::Error on a CUDA error.
+struct SieveBoundCheck {
+  unsigned long long checked;
+  unsigned long long violations;
+  float closest;
+};
+SieveBoundCheck sieveBoundCheck();
+
 }  // namespace route
 }  // namespace sam

@@ -177,19 +177,33 @@ __device__ __forceinline__ void forHalfShared(const uint32_t* rowWords, int h, F
     for (int i = 0; i < kPer; ++i) fn(j * kPer + i, q * kPer + i, x[i]);
   }
 }
-template <typename In, typename Fn>
-__device__ __forceinline__ void forHalfGlobal(const In* group, int h, Fn&& fn) {
-  constexpr int kPer = Words4<In>::kPer;
-  uint4 w[16 / kPer];
+// forHalfGlobal in two steps, so that the next half's loads can start
+// before this one's logits are used: HalfWords, loadHalf, forHalfWords.
+template <typename In>
+struct HalfWords {
+  uint4 w[16 / Words4<In>::kPer];
+};
+template <typename In>
+__device__ __forceinline__ HalfWords<In> loadHalf(const In* group, int h) {
+  HalfWords<In> hw;
 #pragma unroll
-  for (int j = 0; j < 16 / kPer; ++j) w[j] = __ldcg(reinterpret_cast<const uint4*>(group) + 2 * j + h);
+  for (int j = 0; j < 16 / Words4<In>::kPer; ++j) hw.w[j] = __ldcg(reinterpret_cast<const uint4*>(group) + 2 * j + h);
+  return hw;
+}
+template <typename In, typename Fn>
+__device__ __forceinline__ void forHalfWords(const HalfWords<In>& hw, int h, Fn&& fn) {
+  constexpr int kPer = Words4<In>::kPer;
 #pragma unroll
   for (int j = 0; j < 16 / kPer; ++j) {
     float x[kPer];
-    Words4<In>::unpack(w[j], x);
+    Words4<In>::unpack(hw.w[j], x);
 #pragma unroll
     for (int i = 0; i < kPer; ++i) fn(j * kPer + i, (2 * j + h) * kPer + i, x[i]);
   }
+}
+template <typename In, typename Fn>
+__device__ __forceinline__ void forHalfGlobal(const In* group, int h, Fn&& fn) {
+  forHalfWords<In>(loadHalf<In>(group, h), h, fn);
 }
 
 // forHalfShared for 16-bit logits a word (two logits) at a time: fn(c, i, w)
@@ -474,6 +488,66 @@ __host__ __device__ constexpr bool rowWideTail(int list, RowGroups groups) {
   return sizeof(In) == 2 && list > 3 && groups == RowGroups::reload;
 }
 
+// Whether the reload of a sigmoid 9-key list is sieved: the first pass
+// knows each chosen group's top two sels, 2M >= k values of distinct
+// experts, so the k-th best candidate is at least the lowest of them, thr.
+// Only candidates whose logit could give a sel near thr (sieveLogit) are
+// kept, in shared memory, and only those get a sel, a key and an
+// insertion: ~13 of deepseek-v3's 128 random candidates instead of every
+// one (each ~23 instructions: the sigmoid, the bias, the key, a place in
+// the 9-key list). Every candidate left out has an approximate sel below
+// thr - 4 dSel, which the runner-up's proof then takes as its bound.
+__host__ __device__ constexpr bool rowSieves(bool softmax, int list, RowGroups groups) {
+  return !softmax && list > 3 && groups == RowGroups::reload;
+}
+
+// The sieve's logit for one chosen group: a logit below it gives every
+// expert of the group (bias at most groupBias) an approximate sel below
+// bound. sigmoid(x) < t, with t the bound less the group's largest bias, a
+// margin of 2^-12 (for the approximate log and division: t is in [2^-60,
+// 1), so |logit| <= 42 and its error ~1e-5, by which sigmoid moves < 3e-6)
+// and 2 dSel (the approximate sigmoid's error and the rounding of s + bias).
+// RouteGpu.SieveLogitLeavesOutOnlySelsBelowItsBound checks it on the GPU.
+__device__ __forceinline__ float sieveLogit(float bound, float groupBias, float dSel) {
+  const float t = bound - groupBias - 0x1p-12f - 2.0f * dSel;
+  if (!(t > 0x1p-60f)) return -INFINITY;  // keeps every logit (a NaN bound too)
+  if (t >= 1.0f) return INFINITY;         // no sigmoid reaches t
+  return __logf(__fdividef(t, 1.0f - t));
+}
+
+// Where a lane keeps the candidates the sieve lets through: column-major
+// in the warp's second slice buffer and its score rows (free during the
+// tail: the next slice goes into the first buffer, and the rows were read),
+// entry n of lane l at word 32 n + l. 16-bit logits: the logit's fp32 bits
+// (its low 13 or 16 bits zero) or'd with the expert, one word; fp32: the
+// logit's word, and the expert in a byte after the words. kCap entries,
+// and one more that candidates not let through write once the kCap are
+// taken (the scan writes every candidate at the next free entry).
+template <typename In, int kRegionWords>
+struct SieveBuffer {
+  static constexpr int kEntryBytes = sizeof(In) == 2 ? 4 : 5;
+  static constexpr int kSlots = kRegionWords * 4 / (32 * kEntryBytes);
+  static constexpr int kCap = kSlots - 1;
+  static_assert(kCap > 8, "room for the k + 1 <= 9 best candidates");
+  uint32_t* words;
+  __device__ void put(int n, int lane, float x, int e) const {
+    if (sizeof(In) == 2) {
+      words[32 * n + lane] = __float_as_uint(x) | (uint32_t)e;
+    } else {
+      words[32 * n + lane] = __float_as_uint(x);
+      reinterpret_cast<uint8_t*>(words + 32 * kSlots)[32 * n + lane] = (uint8_t)e;
+    }
+  }
+  __device__ void get(int n, int lane, float& x, int& e) const {
+    const uint32_t w = words[32 * n + lane];
+    if (sizeof(In) == 2) {
+      x = __uint_as_float(w & ~(uint32_t)kExpertBits), e = (int)(w & kExpertBits);
+    } else {
+      x = __uint_as_float(w), e = reinterpret_cast<const uint8_t*>(words + 32 * kSlots)[32 * n + lane];
+    }
+  }
+};
+
 // kMinBlocks: blocks of 256 per SM its registers allow (launchRows picks).
 template <typename In, int V, bool kSoftmax, int kList, RowGroups kGroups, int kMinBlocks>
 __global__ void __launch_bounds__(256, kMinBlocks)
@@ -489,6 +563,8 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   constexpr bool kWide = rowWideTail<In>(kList, kGroups);
   constexpr int kPerTail = kWide ? 2 : 1;  // batches per tail (the grid's unit)
   using W = WarpLayout<In, V, kPerTail * L::kRows>;
+  constexpr bool kSieve = rowSieves(kSoftmax, kList, kGroups);
+  constexpr int kSieveWords = L::kWords + kPerTail * L::kRows * W::kScoreStride;  // the second buffer and the rows
   const FastShared sh = fastSetup<E>(d, o, wantCounts, 0);
   letNextKernelLaunch();  // the retry or commit kernel: it waits for this one's end
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wpb = blockDim.x >> 5;
@@ -516,6 +592,11 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   float* scores0 = scoreRows + row * W::kScoreStride;             // this lane's row in a tail's first batch
   if (d.bias) {
     for (int j = threadIdx.x; j < E; j += blockDim.x) biasPad[(j >> 5) * 33 + (j & 31)] = sh.bias[j];
+    if (rowSieves(kSoftmax, kList, kGroups) && threadIdx.x < V) {  // each group's largest bias, in its pad word
+      float most = -INFINITY;
+      for (int i = 0; i < 32; ++i) most = fmaxf(most, sh.bias[32 * threadIdx.x + i]);
+      biasPad[threadIdx.x * 33 + 32] = most;
+    }
     __syncthreads();
   }
   const bool hasBias = sh.bias != nullptr;
@@ -738,6 +819,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     // and two maxima one u apart would tie).
     unsigned chosen = (1u << V) - 1u;
     float bestLeftOut = -INFINITY;  // byMax: the largest max logit of a group left out
+    float sieveBound = -INFINITY;   // the sieve: every candidate it left out has an approximate sel below this
     if (!kAll) {  // kAll: every logit keyed in the first pass, no group to choose
       float sc[V];
 #pragma unroll
@@ -781,14 +863,79 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       // This lane's half of the chosen groups' experts (the one-lane tail:
       // both halves), from global memory (L2).
       constexpr int kHalves = kWide ? 2 : 1;
+      if (kSieve && 2 * M >= k) {
+        float thr = INFINITY;  // the lowest of the chosen groups' top two sels
+#pragma unroll
+        for (int g = 0; g < V; ++g)
+          if ((chosen >> g) & 1u) thr = fminf(thr, gb[g]);
+        sieveBound = thr - 4.0f * dSel;
+        const SieveBuffer<In, kSieveWords> buf{buf1};
+        __syncwarp();  // every lane has read its group values: the entries overwrite them
+        // Without branches: each candidate is written at the next free
+        // entry, which only one let through takes (past kCap, the spare
+        // entry is rewritten and the token goes the exact way).
+        int n = 0;  // candidates let through
+        auto halfGroup = [&](int p) { return (int)__fns(chosen, 0, p / kHalves + 1); };  // the (p / kHalves)-th chosen group
+        const int nHalves = M * kHalves;
+        // The halves' loads go out kChunk at a time, so that the tail waits
+        // for L2 once per chunk, not once per half (each warp has one tail
+        // at T = 65536, whose serial chain is its time): 32 registers of
+        // words (fp32 with 64 spilled 60 bytes). One at a time in the
+        // 3-block (80-register) builds, where held words spilled too.
+        constexpr int kChunk = kMinBlocks == 2 ? 32 / (int)(sizeof(HalfWords<In>) / 4) : 1;
 #pragma unroll 1
-      for (int p = 0; p < M * kHalves && !kKeep; ++p) {
-        const int g = (int)__fns(chosen, 0, p / kHalves + 1);  // the (p / kHalves)-th chosen group
-        int held = 0;  // insertKeyInPairs
-        forHalfGlobal<In>(rowPtr + g * 32, kWide ? p & 1 : h, [&](int j, int i, float x) {
-          const float sg = kSoftmax ? x : sigmoidApprox(x), v = kSoftmax || !hasBias ? sg : sg + biasPad[g * 33 + i];
-          insertKeyInPairs(keys, held, j, candidateKey<kSoftmax>(v, 32 * g + i));
-        });
+        for (int p0 = 0; p0 < nHalves; p0 += kChunk) {
+          HalfWords<In> words[kChunk];
+          int gs[kChunk];
+#pragma unroll
+          for (int c = 0; c < kChunk; ++c) {
+            const int p = min(p0 + c, nHalves - 1);  // past the last half: loaded again, not sieved
+            gs[c] = halfGroup(p);
+            words[c] = loadHalf<In>(rowPtr + gs[c] * 32, kWide ? p & 1 : h);
+          }
+#pragma unroll
+          for (int c = 0; c < kChunk; ++c) {
+            if (p0 + c >= nHalves) break;
+            const int g = gs[c];
+            const float xLo = sieveLogit(sieveBound, hasBias ? biasPad[g * 33 + 32] : 0.0f, dSel);
+            forHalfWords<In>(words[c], kWide ? (p0 + c) & 1 : h, [&](int, int i, float x) {
+              buf.put(min(n, buf.kCap), lane, x, 32 * g + i);
+              n += x >= xLo ? 1 : 0;
+            });
+          }
+        }
+        // Past the cap a candidate was left out unbounded: the exact way.
+        // The pair decides together (each lane writes half of the picks,
+        // and lane 0 alone hands the token on).
+        const bool fits = n <= buf.kCap;
+        const bool pairFits = kWide || __shfl_xor_sync(kFull, fits, 1);  // every lane: not behind a && (a lane that skips it hangs the warp)
+        sure = sure && fits && pairFits;
+        const int most = __reduce_max_sync(kFull, min(n, buf.kCap));
+        // Two entries at a time: their sels overlap, and a pair goes into
+        // the list in 3N - 1 instructions, not 2 (2N - 1).
+#pragma unroll 1
+        for (int q = 0; q < most; q += 2) {
+          int pair[2];
+#pragma unroll
+          for (int c = 0; c < 2; ++c) {
+            float x;
+            int e;
+            buf.get(min(q + c, buf.kCap), lane, x, e);
+            const float sg = sigmoidApprox(x), v = hasBias ? sg + biasPad[e + (e >> 5)] : sg;
+            pair[c] = q + c < n ? candidateKey<false>(v, e) : INT_MAX;
+          }
+          insertKeyPair(keys, pair[0], pair[1]);
+        }
+      } else {
+#pragma unroll 1
+        for (int p = 0; p < M * kHalves && !kKeep; ++p) {
+          const int g = (int)__fns(chosen, 0, p / kHalves + 1);  // the (p / kHalves)-th chosen group
+          int held = 0;  // insertKeyInPairs
+          forHalfGlobal<In>(rowPtr + g * 32, kWide ? p & 1 : h, [&](int j, int i, float x) {
+            const float sg = kSoftmax ? x : sigmoidApprox(x), v = kSoftmax || !hasBias ? sg : sg + biasPad[g * 33 + i];
+            insertKeyInPairs(keys, held, j, candidateKey<kSoftmax>(v, 32 * g + i));
+          });
+        }
       }
     }
 
@@ -873,7 +1020,9 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         // approximate sel left out. Sigmoid: lastAct is the last pick's
         // exact sel, the lowest of the set (the check above), and each
         // exact sel left out is within dSel of its approximate one.
-        const float best = keyBound<kSoftmax>(rKey & ~kExpertBits, keySlack);
+        // The sieve: candidates it left out are below sieveBound (fmaxf
+        // takes it when there is no runner-up key, whose bound is NaN).
+        const float best = fmaxf(keyBound<kSoftmax>(rKey & ~kExpertBits, keySlack), sieveBound);
         sure = sure && (kSoftmax ? uClearOf(lastAct, m - best) : lastAct - best > dSel);
       }
     }
@@ -945,7 +1094,9 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       base = __shfl_sync(kFull, base, 0);
       if (retry) o.retry[base + __popc(rest & ((1u << lane) - 1u))] = t;
     }
-    if constexpr (kWide) __syncwarp();  // the next unit's batches rewrite the rows this tail read
+    // The next unit's batches rewrite the rows this tail read (and the
+    // sieve's entries in the second buffer).
+    if constexpr (kWide || kSieve) __syncwarp();
   }
   cpAsyncWait<0>();
   fastFinish<E>(d, o, sh, 0.0);

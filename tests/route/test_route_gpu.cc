@@ -9,9 +9,11 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "route/route_math.h"
 #include "route_test_util.h"
@@ -511,6 +513,70 @@ TEST(RouteGpu, TopGroupsByMaxHoldTheReferencePicks) {
         SCOPED_TRACE(std::string(presetName(p)) + " E " + std::to_string(E));
         compareForward({c, T, dt}, rng, nullptr, &x);
       }
+#endif
+}
+
+// deepseek-v3's reload keeps only the candidates near the chosen groups'
+// lowest top-two sel (route_rows.cuh, rowSieves), in a buffer of a few dozen
+// per lane. Rows where 8 to 71 distinct values all pass the sieve (one
+// chosen group holds the two lowest, so its second sets the bar): the count
+// sweeps the buffer's size in both tails (fp32: a pair of lanes, each half
+// of the candidates; bf16: one lane, all of them), with the best values
+// placed last in the scan (the highest experts of the last chosen group) or
+// anywhere. Past the buffer the token must go the exact way; at it, nothing
+// may be lost.
+TEST(RouteGpu, SievedReloadKeepsEveryCandidateLetThrough) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  auto rng = freshRng("gpu sieved reload");
+  constexpr int E = 256, G = 8;
+  std::uniform_real_distribution<float> chosenBackground(-3.5f, -3.0f), otherBackground(-4.0f, -3.5f);
+  const std::vector<float> bias = randomBias(rng, E, 0.001f);
+  for (samDataType_t dt : {samFloat32, samBfloat16})
+    for (bool withBias : {false, true}) {
+      const samRouteConfig_t c = configFor(samPresetDeepseekV3, E, G, 8);
+      const int64_t T = 4096;
+      std::vector<float> x(static_cast<size_t>(T) * E);
+      std::vector<int> groups(G), grid(128);
+      std::iota(groups.begin(), groups.end(), 0);
+      std::iota(grid.begin(), grid.end(), 0);
+      for (int64_t t = 0; t < T; ++t) {
+        float* r = &x[t * E];
+        std::shuffle(groups.begin(), groups.end(), rng);
+        std::vector<int> chosen(groups.begin(), groups.begin() + 4);
+        std::sort(chosen.begin(), chosen.end());
+        for (int e = 0; e < E; ++e) r[e] = otherBackground(rng);
+        for (int g : chosen)
+          for (int i = 0; i < 32; ++i) r[32 * g + i] = chosenBackground(rng);
+        // count distinct values 0.5 + j / 128 (exact in bf16), ascending.
+        const int count = 8 + static_cast<int>(t % 64);
+        std::shuffle(grid.begin(), grid.end(), rng);
+        std::vector<float> values;
+        for (int j = 0; j < count; ++j) values.push_back(0.5f + grid[j] / 128.0f);
+        std::sort(values.begin(), values.end());
+        // The two lowest in one chosen group, the rest in turn in the
+        // other three; the experts each group's values take come last in
+        // its scan order (t even) or anywhere (t odd).
+        const int low = chosen[static_cast<size_t>(t / 2 % 4)];
+        std::vector<int> others;
+        for (int g : chosen)
+          if (g != low) others.push_back(g);
+        std::vector<std::vector<int>> perGroup(G);
+        perGroup[low] = {0, 1};
+        for (int v = 2; v < count; ++v)
+          perGroup[others[static_cast<size_t>((v - 2) % 3)]].push_back(v);  // at most 2 + 23 each
+        for (int g : chosen) {
+          std::vector<int> where(32);
+          std::iota(where.begin(), where.end(), 0);
+          if (t % 2) std::shuffle(where.begin(), where.end(), rng);
+          else std::reverse(where.begin(), where.end());  // the best value at the highest expert
+          const std::vector<int>& mine = perGroup[g];
+          for (size_t j = 0; j < mine.size(); ++j) r[32 * g + where[mine.size() - 1 - j]] = values[mine[j]];
+        }
+      }
+      SCOPED_TRACE(std::string(dt == samFloat32 ? "fp32" : "bf16") + (withBias ? " with bias" : ""));
+      compareForward({c, T, dt}, rng, withBias ? &bias : nullptr, &x);
+    }
 #endif
 }
 
@@ -1022,6 +1088,20 @@ TEST(RouteGpu, SigmoidBoundHoldsForEveryFloat) {
               b.measured, b.bound, b.bound / b.measured);
   EXPECT_GT(b.measured, 0.0);  // the two differ somewhere: the check ran
   EXPECT_LE(b.measured, b.bound);
+#endif
+}
+
+// The sieve's bound (route_rows.cuh, sieveLogit): every logit below it gives
+// an approximate sel below the bound the runner-up's proof takes, on this
+// GPU's ex2, rcp, lg2 and division, for bounds from below 0 to past 1 + bias.
+TEST(RouteGpu, SieveLogitLeavesOutOnlySelsBelowItsBound) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  const sam::route::SieveBoundCheck c = sam::route::sieveBoundCheck();
+  std::printf("sieve: %llu logits below the bound checked, %llu over it, closest %.3g below\n", c.checked,
+              c.violations, c.closest);
+  EXPECT_GT(c.checked, 1000000ull);  // the grid ran
+  EXPECT_EQ(c.violations, 0ull);
 #endif
 }
 
