@@ -505,7 +505,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   constexpr bool kWide = rowWideTail<In>(kList, kGroups);
   constexpr int kPerTail = kWide ? 2 : 1;  // batches per tail (the grid's unit)
   using W = WarpLayout<In, V, kPerTail * L::kRows>;
-  constexpr bool kSieve = rowSieves(kSoftmax, kList, kGroups);
+  constexpr bool kSieve = rowSieves<In>(kSoftmax, kList, kGroups, kMinBlocks);
   constexpr int kSieveWords = L::kWords + kPerTail * L::kRows * W::kScoreStride;  // the second buffer and the rows
   const FastShared sh = fastSetup<E>(d, o, wantCounts, 0);
   letNextKernelLaunch();  // the retry or commit kernel: it waits for this one's end
@@ -534,7 +534,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   float* scores0 = scoreRows + row * W::kScoreStride;             // this lane's row in a tail's first batch
   if (d.bias) {
     for (int j = threadIdx.x; j < E; j += blockDim.x) biasPad[(j >> 5) * 33 + (j & 31)] = sh.bias[j];
-    if (rowSieves(kSoftmax, kList, kGroups) && threadIdx.x < V) {  // each group's largest bias, in its pad word
+    if (kSieve && threadIdx.x < V) {  // each group's largest bias, in its pad word
       float most = -INFINITY;
       for (int i = 0; i < 32; ++i) most = fmaxf(most, sh.bias[32 * threadIdx.x + i]);
       biasPad[threadIdx.x * 33 + 32] = most;
@@ -964,7 +964,8 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         // exact sel left out is within dSel of its approximate one.
         // The sieve: candidates it left out are below sieveBound (fmaxf
         // takes it when there is no runner-up key, whose bound is NaN).
-        const float best = fmaxf(keyBound<kSoftmax>(rKey & ~kExpertBits, keySlack), sieveBound);
+        const float keyBest = keyBound<kSoftmax>(rKey & ~kExpertBits, keySlack);
+        const float best = kSieve ? fmaxf(keyBest, sieveBound) : keyBest;
         sure = sure && (kSoftmax ? uClearOf(lastAct, m - best) : lastAct - best > dSel);
       }
     }

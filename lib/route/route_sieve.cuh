@@ -13,8 +13,12 @@
 // one (each ~23 instructions: the sigmoid, the bias, the key, a place in
 // the 9-key list). Every candidate left out has an approximate sel below
 // thr - 4 dSel, which the runner-up's proof then takes as its bound.
-__host__ __device__ constexpr bool rowSieves(bool softmax, int list, RowGroups groups) {
-  return !softmax && list > 3 && groups == RowGroups::reload;
+// Not fp32's 3-block (80-register) build, the one T = 1M takes: there the
+// sieve spilled more (52 bytes of loads a thread, not 24) and deepseek-v3
+// fp32 went 677 -> 688 us (H200, perf/RESULTS.md, eighteenth round).
+template <typename In>
+__host__ __device__ constexpr bool rowSieves(bool softmax, int list, RowGroups groups, int minBlocks) {
+  return !softmax && list > 3 && groups == RowGroups::reload && (sizeof(In) == 2 || minBlocks == 2);
 }
 
 // The sieve's logit for one chosen group: a logit below it gives every

@@ -517,7 +517,7 @@ TEST(RouteGpu, TopGroupsByMaxHoldTheReferencePicks) {
 }
 
 // deepseek-v3's reload keeps only the candidates near the chosen groups'
-// lowest top-two sel (route_rows.cuh, rowSieves), in a buffer of a few dozen
+// lowest top-two sel (route_sieve.cuh, rowSieves), in a buffer of a few dozen
 // per lane. Rows where 8 to 71 distinct values all pass the sieve (one
 // chosen group holds the two lowest, so its second sets the bar): the count
 // sweeps the buffer's size in both tails (fp32: a pair of lanes, each half
