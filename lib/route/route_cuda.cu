@@ -487,7 +487,10 @@ void launchRowsForK(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, b
                     cudaStream_t st, const char* fn) {
   if (d.k == 1) launchRowsForGroups<In, V, kSoftmax, 2>(d, x, T, o, counts, fixed, st, fn);
   else if (d.k == 2) launchRowsForGroups<In, V, kSoftmax, 3>(d, x, T, o, counts, fixed, st, fn);
-  else launchRowsForGroups<In, V, kSoftmax, 9>(d, x, T, o, counts, fixed, st, fn);
+  // 16-bit sigmoid: a key past the runner-up, for the second look. Not fp32:
+  // its 3-block build (large T) spilled more, deepseek-v3 fp32 at T = 1M
+  // 688 -> 722 us, for nothing at T = 65536 (51.6 -> 51.5 us).
+  else launchRowsForGroups<In, V, kSoftmax, !kSoftmax && sizeof(In) == 2 ? 10 : 9>(d, x, T, o, counts, fixed, st, fn);
 }
 
 template <typename In, int V>

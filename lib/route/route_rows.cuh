@@ -940,13 +940,17 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       // The last pick (k - 1) and the runner-up (k) by a chain of selects:
       // indexing the arrays with k (or selecting on i == k, which the
       // compiler turns back into that) puts them in local memory.
-      int rKey = INT_MAX, lastKey = INT_MAX;
+      // The 16-bit sigmoid lists hold k + 2 keys, for the second look below.
+      constexpr bool kSecondLook = !kSoftmax && kList == 10;
+      int rKey = INT_MAX, lastKey = INT_MAX, pastKey = INT_MAX;
       float rX = 0.0f, lastX = 0.0f, lastAct = 0.0f;
 #pragma unroll
       for (int i = 0; i < kList; ++i) {
+        if (kSecondLook && i <= k + 1) pastKey = keys[i];  // the key past the runner-up (with k + 2 <= kList)
         if (i <= k) rKey = keys[i], rX = kSoftmax ? xs[i] : 0.0f;  // sigmoid loads no xs[k]
         if (i < k) lastKey = keys[i], lastX = xs[i], lastAct = act[i];
       }
+      if (k + 2 > kList) pastKey = INT_MAX;
       const bool sameBucket = ((rKey ^ lastKey) & ~kExpertBits) == 0;
       if (kSoftmax && k16) {
         // 16-bit logits keep all their bits in the key: the runner-up (or
@@ -955,7 +959,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         const float rBest = kByMax ? fmaxf(rX, bestLeftOut) : rX;
         const float bound = rBest == lastX ? m - prevValue<In>(lastX) : m - rBest;
         sure = sure && uClearOf(lastAct, bound);
-      } else if (sameBucket) {
+      } else if (!kSecondLook && sameBucket) {
         sure = false;
       } else {
         // The best value the runner-up's bucket holds: a bound on every
@@ -963,10 +967,34 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         // exact sel, the lowest of the set (the check above), and each
         // exact sel left out is within dSel of its approximate one.
         // The sieve: candidates it left out are below sieveBound (fmaxf
-        // takes it when there is no runner-up key, whose bound is NaN).
+        // takes it when there is no runner-up key, whose bound is NaN; the
+        // second look's lists too, whose sieveBound is -inf without a sieve:
+        // no key there then means no candidate left).
         const float keyBest = keyBound<kSoftmax>(rKey & ~kExpertBits, keySlack);
-        const float best = kSieve ? fmaxf(keyBest, sieveBound) : keyBest;
-        sure = sure && (kSoftmax ? uClearOf(lastAct, m - best) : lastAct - best > dSel);
+        const float best = kSieve || kSecondLook ? fmaxf(keyBest, sieveBound) : keyBest;
+        // Sigmoid's second look, for a token whose set alone was not
+        // proven (a runner-up close to the last pick, or in its bucket):
+        // the runner-up's exact sel against the last pick's, in the
+        // reference's order, and everything past it bounded by the key
+        // after it (kSecondLook: the 16-bit sigmoid lists; deepseek-v3's
+        // random tokens: ~0.22% failed on the set alone, about half of the
+        // ~0.42% that went the exact way, by a model of the benchmark's rows).
+        // A load of one logit from L2, in the few warps that need it.
+        // Only where the list has room past the runner-up (a key of INT_MAX
+        // there then means no candidate is left, not an unknown one).
+        if constexpr (kSecondLook) {
+          bool setProven = !sameBucket && lastAct - best > dSel;
+          if (sure && !setProven && rKey != INT_MAX && k + 2 <= kList) {
+            const int re = rKey & kExpertBits;
+            const float rs = routeSigmoid(toFloat<In>(rowPtr[re]), sh.exp2);
+            const float rAct = hasBias ? rs + biasPad[(re >> 5) * 33 + (re & 31)] : rs;
+            const float past = fmaxf(keyBound<false>(pastKey & ~kExpertBits, keySlack), sieveBound);
+            setProven = exactBefore(lastAct, lastKey, rAct, rKey) && lastAct - past > dSel;  // no key past: past is sieveBound
+          }
+          sure = sure && setProven;
+        } else {
+          sure = sure && (kSoftmax ? uClearOf(lastAct, m - best) : lastAct - best > dSel);
+        }
       }
     }
 

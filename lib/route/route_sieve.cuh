@@ -1,17 +1,17 @@
-// The sieved reload of the sigmoid 9-key lists (deepseek-v3's kind): which
+// The sieved reload of the sigmoid long lists (deepseek-v3's kind): which
 // lists sieve, the sieve's logit bound and where the candidates it lets
 // through wait. The reload itself is in the row kernel (route_rows.cuh,
 // which includes this file): as a function of its own, inlined, it changed
 // the code of 86 of the 141 row and retry kernels (scheduling, unmeasured).
 
-// Whether the reload of a sigmoid 9-key list is sieved: the first pass
+// Whether the reload of a sigmoid long list is sieved: the first pass
 // knows each chosen group's top two sels, 2M >= k values of distinct
 // experts, so the k-th best candidate is at least the lowest of them, thr.
 // Only candidates whose logit could give a sel near thr (sieveLogit) are
 // kept, in shared memory, and only those get a sel, a key and an
 // insertion: ~13 of deepseek-v3's 128 random candidates instead of every
 // one (each ~23 instructions: the sigmoid, the bias, the key, a place in
-// the 9-key list). Every candidate left out has an approximate sel below
+// the long list). Every candidate left out has an approximate sel below
 // thr - 4 dSel, which the runner-up's proof then takes as its bound.
 // Not fp32's 3-block (80-register) build, the one T = 1M takes: there the
 // sieve spilled more (52 bytes of loads a thread, not 24) and deepseek-v3
@@ -48,7 +48,7 @@ struct SieveBuffer {
   static constexpr int kEntryBytes = sizeof(In) == 2 ? 4 : 5;
   static constexpr int kSlots = kRegionWords * 4 / (32 * kEntryBytes);
   static constexpr int kCap = kSlots - 1;
-  static_assert(kCap > 8, "room for the k + 1 <= 9 best candidates");
+  static_assert(kCap > 9, "room for the k + 2 <= 10 best candidates");
   uint32_t* words;
   __device__ void put(int n, int lane, float x, int e) const {
     if (sizeof(In) == 2) {
