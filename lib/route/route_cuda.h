@@ -26,7 +26,7 @@ struct ApproxBound {
 };
 ApproxBound sigmoidApproxBound();
 
-// The sieve's claim (route_rows.cuh, sieveLogit: a logit below the bound it
+// The sieve's claim (route_sieve.cuh, sieveLogit: a logit below the bound it
 // gives yields an approximate sel below the sieve's bound), checked on the
 // current GPU over a grid of bounds and biases: how many logits were
 // checked, how many broke it, and the smallest bound - sel seen. Throws

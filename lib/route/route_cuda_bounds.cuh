@@ -27,7 +27,7 @@ __global__ void sigmoidErrorKernel(unsigned long long* maxErr) {
   if ((threadIdx.x & 31) == 0) atomicMax(maxErr, (unsigned long long)__double_as_longlong(worst));
 }
 
-// The sieve's logit bound (route_rows.cuh, sieveLogit): for each (bound,
+// The sieve's logit bound (route_sieve.cuh, sieveLogit): for each (bound,
 // group bias) pair of a grid, every logit x below sieveLogit's must give
 // fl(sigmoidApprox(x) + bias) < bound, the claim the runner-up's proof takes
 // for each candidate the sieve left out. Checked on the 256 floats just

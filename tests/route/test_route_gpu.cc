@@ -1091,7 +1091,7 @@ TEST(RouteGpu, SigmoidBoundHoldsForEveryFloat) {
 #endif
 }
 
-// The sieve's bound (route_rows.cuh, sieveLogit): every logit below it gives
+// The sieve's bound (route_sieve.cuh, sieveLogit): every logit below it gives
 // an approximate sel below the bound the runner-up's proof takes, on this
 // GPU's ex2, rcp, lg2 and division, for bounds from below 0 to past 1 + bias.
 TEST(RouteGpu, SieveLogitLeavesOutOnlySelsBelowItsBound) {
