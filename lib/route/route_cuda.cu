@@ -418,7 +418,8 @@ bool launchRowKernel(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, 
   constexpr bool kWide = fast::rowWideTail<In>(kList, kGroups);
   constexpr int perUnit = kWide ? 2 : 1;
   constexpr int rows = fast::SliceLayout<In>::kRows;
-  const size_t perWarp = sizeof(uint32_t) * fast::WarpLayout<In, V, perUnit * rows>::kWords;
+  const size_t perWarp =
+      sizeof(uint32_t) * fast::WarpLayout<In, V, perUnit * rows, fast::rowStateWords<In>(kList, kGroups)>::kWords;
   const int64_t batches = (T + rows - 1) / rows, units = (batches + perUnit - 1) / perUnit;
   const int perSm = (int)paramInt("SAM_ROUTE_ROW_BLOCKS_PER_SM");  // 0: rowGrid decides
   const size_t smemFixed = fixed + pad + 16;                        // 16: alignment

@@ -54,11 +54,12 @@ struct SliceLayout {
 // A warp's shared memory: two slice buffers, then per token row the pair's
 // two values per group (softmax: the sum of exps against the group's max,
 // and that max; sigmoid: the top two sel), padded to an odd stride (the
-// one-lane tail keeps the token's finite flag in the pad word). kTokens:
-// the tokens of one tail (a batch, or two for the one-lane tail).
-template <typename In, int V, int kTokens = SliceLayout<In>::kRows>
+// one-lane tail keeps the token's finite flag in the pad word), then
+// kState words of the token's state (rowStateWords). kTokens: the tokens of
+// one tail (a batch, or two for the one-lane tail).
+template <typename In, int V, int kTokens = SliceLayout<In>::kRows, int kState = 0>
 struct WarpLayout {
-  static constexpr int kScoreStride = 2 * V + 1;
+  static constexpr int kScoreStride = 2 * V + 1 + kState;
   // Rounded up to 4 words: every warp's region stays 16-byte aligned (cp.async).
   static constexpr int kWords = (2 * SliceLayout<In>::kWords + kTokens * kScoreStride + 3) & ~3;
 };
@@ -481,11 +482,22 @@ constexpr bool rowTwoRounds(int list, RowGroups groups) {
 // 28.1 -> 26.1 and 49.0 -> 46.0 us, T = 1M 391 -> 365 and 613 -> 571 us;
 // perf/RESULTS.md, seventeenth round). With it in every build (branch
 // wide-tail, sixteenth round) fp32 and the short lists were slower (switch
-// fp32 21.9 -> 23.7 us; the 3-block 9-key fp32 builds spilled). The grid's
-// unit is then a pair of batches.
+// fp32 21.9 -> 23.7 us; the 3-block 9-key fp32 builds spilled), but sam
+// fp32 (keepBest) was faster: keepBest takes it too, its kept group and the
+// pair's merged list left in the token's row for the tail (rowStateWords;
+// sam fp32 24.2-24.3 -> 23.9-24.0 us, three runs each, nineteenth round).
+// The grid's unit is then a pair of batches.
 template <typename In>
 __host__ __device__ constexpr bool rowWideTail(int list, RowGroups groups) {
-  return sizeof(In) == 2 && list > 3 && groups == RowGroups::reload;
+  return (sizeof(In) == 2 && list > 3 && groups == RowGroups::reload) || groups == RowGroups::keepBest;
+}
+// The words of a token's state that the one-lane tail finds after its group
+// values (WarpLayout): keepBest's group and list (k + 1 <= 3 keys), 4 words
+// so that the row's stride stays odd (the tail's lanes read rows 2V + 5
+// words apart, each in its own bank). None where the tail reloads.
+template <typename In>
+__host__ __device__ constexpr int rowStateWords(int list, RowGroups groups) {
+  return rowWideTail<In>(list, groups) && groups == RowGroups::keepBest ? 4 : 0;
 }
 
 #include "route/route_sieve.cuh"
@@ -504,7 +516,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   using L = SliceLayout<In>;
   constexpr bool kWide = rowWideTail<In>(kList, kGroups);
   constexpr int kPerTail = kWide ? 2 : 1;  // batches per tail (the grid's unit)
-  using W = WarpLayout<In, V, kPerTail * L::kRows>;
+  using W = WarpLayout<In, V, kPerTail * L::kRows, rowStateWords<In>(kList, kGroups)>;
   constexpr bool kSieve = rowSieves<In>(kSoftmax, kList, kGroups, kMinBlocks);
   constexpr int kSieveWords = L::kWords + kPerTail * L::kRows * W::kScoreStride;  // the second buffer and the rows
   const FastShared sh = fastSetup<E>(d, o, wantCounts, 0);
@@ -718,14 +730,42 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         scores[2 * s + h] = h ? v1 : v0;
         __syncwarp();  // the scores are read by the other lane; this buffer is refilled two slices on
       }
-      if constexpr (kWide) {  // the token's finite flag, in its row's pad word (the other state is reloaded)
+      if constexpr (kWide && !kKeep) {  // the token's finite flag, in its row's pad word (the other state is reloaded)
         const bool finite = poisonFinite(poison), pairFinite = __shfl_xor_sync(kFull, finite, 1);
         if (h == 0) scores[2 * V] = finite && pairFinite ? 1.0f : 0.0f;
+      }
+      if constexpr (kWide && kKeep) {
+        // keepBest: the finite flag (by the keys), then the kept group and
+        // the pair's merged list; each lane inserts the other's (the keys
+        // are distinct, so both end with the same sorted list). The next
+        // batch starts afresh.
+        const bool finite = keysFinite(bestKey, worstKey), pairFinite = __shfl_xor_sync(kFull, finite, 1);
+        int other[kList];
+#pragma unroll
+        for (int i = 0; i < kList; ++i) other[i] = __shfl_xor_sync(kFull, keys[i], 1);
+#pragma unroll
+        for (int i = 0; i < kList; ++i) insertKey(keys, other[i]);
+        int* state = reinterpret_cast<int*>(scores + 2 * V + 1);
+        if (h == 0) {
+          scores[2 * V] = finite && pairFinite ? 1.0f : 0.0f;
+          state[0] = keptGroup;
+#pragma unroll
+          for (int i = 0; i < kList; ++i) state[1 + i] = keys[i];
+        }
+#pragma unroll
+        for (int i = 0; i < kList; ++i) keys[i] = INT_MAX;
+        keptGroup = -1, keptScore = -INFINITY, bestKey = INT_MAX, worstKey = INT_MIN;
       }
     }  // the unit's batches
     if constexpr (kWide) __syncwarp();  // the tail reads every pair's rows
 
     const float* scores = kWide ? scoreRows + lane * W::kScoreStride : scores0;
+    if constexpr (kWide && kKeep) {  // this lane's token's kept group and list (the pair left them)
+      const int* state = reinterpret_cast<const int*>(scores + 2 * V + 1);
+      keptGroup = state[0];
+#pragma unroll
+      for (int i = 0; i < kList; ++i) keys[i] = state[1 + i];
+    }
 
     // The groups' values (the pair wrote them): softmax: ga = sum of exps
     // against the row max m, gb = max logit; sigmoid: the top two sel.
@@ -946,11 +986,10 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       float rX = 0.0f, lastX = 0.0f, lastAct = 0.0f;
 #pragma unroll
       for (int i = 0; i < kList; ++i) {
-        if (kSecondLook && i <= k + 1) pastKey = keys[i];  // the key past the runner-up (with k + 2 <= kList)
+        if (kSecondLook && i <= k + 1) pastKey = keys[i];  // the key past the runner-up (used where k + 2 <= kList)
         if (i <= k) rKey = keys[i], rX = kSoftmax ? xs[i] : 0.0f;  // sigmoid loads no xs[k]
         if (i < k) lastKey = keys[i], lastX = xs[i], lastAct = act[i];
       }
-      if (k + 2 > kList) pastKey = INT_MAX;
       const bool sameBucket = ((rKey ^ lastKey) & ~kExpertBits) == 0;
       if (kSoftmax && k16) {
         // 16-bit logits keep all their bits in the key: the runner-up (or
