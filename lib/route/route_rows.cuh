@@ -846,68 +846,8 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       // both halves), from global memory (L2).
       constexpr int kHalves = kWide ? 2 : 1;
       if (kSieve && 2 * M >= k) {
-        float thr = INFINITY;  // the lowest of the chosen groups' top two sels
-#pragma unroll
-        for (int g = 0; g < V; ++g)
-          if ((chosen >> g) & 1u) thr = fminf(thr, gb[g]);
-        sieveBound = thr - 4.0f * dSel;
-        const SieveBuffer<In, kSieveWords> buf{buf1};
-        __syncwarp();  // every lane has read its group values: the entries overwrite them
-        // Without branches: each candidate is written at the next free
-        // entry, which only one let through takes (past kCap, the spare
-        // entry is rewritten and the token goes the exact way).
-        int n = 0;  // candidates let through
-        auto halfGroup = [&](int p) { return (int)__fns(chosen, 0, p / kHalves + 1); };  // the (p / kHalves)-th chosen group
-        const int nHalves = M * kHalves;
-        // The halves' loads go out kChunk at a time, so that the tail waits
-        // for L2 once per chunk, not once per half (each warp has one tail
-        // at T = 65536, whose serial chain is its time): 32 registers of
-        // words (fp32 with 64 spilled 60 bytes). One at a time in the
-        // 3-block (80-register) builds, where held words spilled too.
-        constexpr int kChunk = kMinBlocks == 2 ? 32 / (int)(sizeof(HalfWords<In>) / 4) : 1;
-#pragma unroll 1
-        for (int p0 = 0; p0 < nHalves; p0 += kChunk) {
-          HalfWords<In> words[kChunk];
-          int gs[kChunk];
-#pragma unroll
-          for (int c = 0; c < kChunk; ++c) {
-            const int p = min(p0 + c, nHalves - 1);  // past the last half: loaded again, not sieved
-            gs[c] = halfGroup(p);
-            words[c] = loadHalf<In>(rowPtr + gs[c] * 32, kWide ? p & 1 : h);
-          }
-#pragma unroll
-          for (int c = 0; c < kChunk; ++c) {
-            if (p0 + c >= nHalves) break;
-            const int g = gs[c];
-            const float xLo = sieveLogit(sieveBound, hasBias ? biasPad[g * 33 + 32] : 0.0f, dSel);
-            forHalfWords<In>(words[c], kWide ? (p0 + c) & 1 : h, [&](int, int i, float x) {
-              buf.put(min(n, buf.kCap), lane, x, 32 * g + i);
-              n += x >= xLo ? 1 : 0;
-            });
-          }
-        }
-        // Past the cap a candidate was left out unbounded: the exact way.
-        // The pair decides together (each lane writes half of the picks,
-        // and lane 0 alone hands the token on).
-        const bool fits = n <= buf.kCap;
-        const bool pairFits = kWide || __shfl_xor_sync(kFull, fits, 1);  // every lane: not behind a && (a lane that skips it hangs the warp)
-        sure = sure && fits && pairFits;
-        const int most = __reduce_max_sync(kFull, min(n, buf.kCap));
-        // Two entries at a time: their sels overlap, and a pair goes into
-        // the list in 3N - 1 instructions, not 2 (2N - 1).
-#pragma unroll 1
-        for (int q = 0; q < most; q += 2) {
-          int pair[2];
-#pragma unroll
-          for (int c = 0; c < 2; ++c) {
-            float x;
-            int e;
-            buf.get(min(q + c, buf.kCap), lane, x, e);
-            const float sg = sigmoidApprox(x), v = hasBias ? sg + biasPad[e + (e >> 5)] : sg;
-            pair[c] = q + c < n ? candidateKey<false>(v, e) : INT_MAX;
-          }
-          insertKeyPair(keys, pair[0], pair[1]);
-        }
+        sieveBound = sieveReload<In, V, kList, kWide, kMinBlocks, kSieveWords>(rowPtr, h, lane, chosen, M, gb, dSel,
+                                                                              hasBias, biasPad, buf1, keys, sure);
       } else {
 #pragma unroll 1
         for (int p = 0; p < M * kHalves && !kKeep; ++p) {
