@@ -352,6 +352,61 @@ TEST(RouteGpu, PicksSharingAKeyBucketComeInTheReferenceOrder) {
 #endif
 }
 
+// deepseek-v3 rows where the 16-bit lists' second look decides: 4 groups
+// get 2 to 4 close experts each (8 to 16 in all), in random index order, so
+// that the last picks, the runner-up and the key past it are close. Two
+// kinds of row, alternating:
+// - sels near 1/2 (logits n 2^-22, |n| <= 16, exact in every dtype; the
+//   rest in [-8, -3]): the close sels lie within one or two key buckets
+//   (256 ulps of sel - 1), where the list is in index order, not value
+//   order. With 9 of them the runner-up's exact sel decides against the
+//   last pick's; with more, the key past the runner-up is in the bucket
+//   too and must send the token the exact way. By a host model of these
+//   rows (second_look_model.py; bf16, no bias), nearly all 10006 go to the
+//   second look; leaving out its exact order of the pair would pick wrong
+//   experts in ~350 of them, leaving out its bound past the runner-up in
+//   ~1860. On an H200 a kernel without either check failed this test
+//   (perf/RESULTS.md, nineteenth round); rows near 1 alone had not failed
+//   either.
+// - sels near 1 (logits in [9, 13]; the rest in [-4, 4]): bf16 steps of
+//   0.0625 give sels 4e-7 to 8e-6 apart, against dSel ~1.4e-6, many equal
+//   (ties to the lower expert).
+// With and without a coarse bias (sels of one bias value collide).
+TEST(RouteGpu, SigmoidSecondLookKeepsTheReferenceOrder) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  auto rng = freshRng("gpu sigmoid second look");
+  constexpr int E = 256, G = 8, kGroupSize = E / G;
+  std::uniform_real_distribution<float> rest(-4.0f, 4.0f), low(-8.0f, -3.0f), nearOne(9.0f, 13.0f);
+  std::uniform_int_distribution<int> perGroup(2, 4), halfSteps(-16, 16);
+  const samRouteConfig_t c = configFor(samPresetDeepseekV3, E, 8, 8);
+  ASSERT_EQ(c.numGroups, G);
+  const int64_t T = 20011;
+  std::vector<float> x(static_cast<size_t>(T) * E);
+  std::vector<int> groups(G), experts(kGroupSize);
+  std::iota(groups.begin(), groups.end(), 0);
+  std::iota(experts.begin(), experts.end(), 0);
+  for (int64_t t = 0; t < T; ++t) {
+    const bool nearHalf = t % 2 == 0;
+    float* r = &x[t * E];
+    for (int e = 0; e < E; ++e) r[e] = nearHalf ? low(rng) : rest(rng);
+    std::shuffle(groups.begin(), groups.end(), rng);
+    for (int i = 0; i < 4; ++i) {
+      std::shuffle(experts.begin(), experts.end(), rng);
+      for (int j = perGroup(rng) - 1; j >= 0; --j)
+        r[kGroupSize * groups[i] + experts[j]] = nearHalf ? std::ldexp((float)halfSteps(rng), -22) : nearOne(rng);
+    }
+  }
+  std::vector<float> bias(E);
+  std::uniform_int_distribution<int> b(-2, 2);
+  for (auto& v : bias) v = 0.001f * b(rng);
+  for (samDataType_t dt : {samBfloat16, samFloat16, samFloat32}) {
+    compareForward({c, T, dt}, rng, nullptr, &x);
+    compareForward({c, T, dt}, rng, &bias, &x);
+  }
+#endif
+}
+
 // The reference ranks softmax scores ex * (1 / sum), each rounded once, so
 // two exps one ulp apart can become one score, a tie that goes to the lower
 // expert whichever exp was larger. Rows built for it (fp32 logits just
