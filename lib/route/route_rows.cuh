@@ -511,6 +511,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   constexpr bool kAll = kGroups == RowGroups::all, kKeep = kGroups == RowGroups::keepBest;
   constexpr bool kByMax = kGroups == RowGroups::byMax;
   static_assert(!kKeep || rowCanKeepBest<In>(kSoftmax, kList), "keepBest: fp32 softmax, k <= 2");
+  static_assert(!kKeep || rowWideTail<In>(kList, kGroups), "keepBest leaves its state in the token's row for the one-lane tail");
   static_assert(!kByMax || rowCanChooseByMax<In>(kSoftmax, kList), "byMax: 16-bit softmax, k <= 2");
   static_assert(E - 1 <= kExpertBits, "the keys' low bits hold the expert");
   using L = SliceLayout<In>;
@@ -788,9 +789,9 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       }
       inv = rcpApprox(sum);
     }
-    constexpr bool kFiniteByKeys = kSoftmax && (kAll || kKeep) && !k16;  // the first pass above
-    const bool finite = kWide ? scores[2 * V] != 0.0f
-                        : kFiniteByKeys ? keysFinite(kKeep ? bestKey : keys[0], worstKey) : poisonFinite(poison);
+    constexpr bool kFiniteByKeys = kSoftmax && kAll && !k16;  // the first pass above
+    const bool finite = kWide ? scores[2 * V] != 0.0f  // keepBest's too (by its keys, as its batch ended)
+                        : kFiniteByKeys ? keysFinite(keys[0], worstKey) : poisonFinite(poison);
     const bool pairFinite = kWide || __shfl_xor_sync(kFull, finite, 1);  // every lane: not behind a && (a lane that skips it hangs the warp)
     bool sure = live && finite && pairFinite && inRange;
 
