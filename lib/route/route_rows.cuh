@@ -502,6 +502,31 @@ __host__ __device__ constexpr int rowStateWords(int list, RowGroups groups) {
 
 #include "route/route_sieve.cuh"
 
+// The tokens of a tail not proven (or with a non-finite logit; `retry` on
+// the lane that hands its token on), routed exactly: few (0 to 0.4% of
+// random tokens at E = 256 for softmax, ~0.5% for sigmoid). This warp
+// routes them, one warp-wide call each (t0: the tail's first token); or,
+// in the builds that defer them (rowDefersUnproven), they go on the retry
+// list for retryKernel, launched next. Every lane of the warp calls it.
+template <typename In, int V, bool kDefer, bool kWide>
+__device__ __forceinline__ void routeUnproven(const DevSpec& d, const In* logits, const FwdOut& o,
+                                              const FastShared& sh, int64_t t0, int64_t t, bool retry, int lane) {
+  unsigned rest = __ballot_sync(kFull, retry);
+  if (!kDefer) {
+    while (rest) {
+      const int l = __ffs(rest) - 1;
+      rest &= rest - 1;
+      if (lane == 0) atomicAdd(&o.small->rerouted, 1ull);
+      (void)exactToken<In, V>(d, logits, o, sh, t0 + (kWide ? l : l >> 1));
+    }
+  } else if (rest) {
+    unsigned long long base = 0;
+    if (lane == 0) base = atomicAdd(&o.small->rerouted, (unsigned long long)__popc(rest));
+    base = __shfl_sync(kFull, base, 0);
+    if (retry) o.retry[base + __popc(rest & ((1u << lane) - 1u))] = t;
+  }
+}
+
 // kMinBlocks: blocks of 256 per SM its registers allow (launchRows picks).
 template <typename In, int V, bool kSoftmax, int kList, RowGroups kGroups, int kMinBlocks>
 __global__ void __launch_bounds__(256, kMinBlocks)
@@ -1024,27 +1049,9 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         }
       }
     }
-    // The tokens not proven (or with a non-finite logit), exactly: few (0
-    // to 0.4% of random tokens at E = 256 for softmax, ~0.5% for sigmoid).
-    // This warp routes them, one warp-wide call each; or, in the builds
-    // that defer them (rowDefersUnproven), they go on the retry list for
-    // retryKernel, launched next.
-    constexpr bool kDefer = rowDefersUnproven(kSoftmax, kList, kMinBlocks);
+    // The tokens not proven (or with a non-finite logit): routed exactly.
     const bool retry = live && !sure && (kWide || h == 0);
-    unsigned rest = __ballot_sync(kFull, retry);
-    if (!kDefer) {
-      while (rest) {
-        const int l = __ffs(rest) - 1;
-        rest &= rest - 1;
-        if (lane == 0) atomicAdd(&o.small->rerouted, 1ull);
-        (void)exactToken<In, V>(d, logits, o, sh, t0 + (kWide ? l : l >> 1));
-      }
-    } else if (rest) {
-      unsigned long long base = 0;
-      if (lane == 0) base = atomicAdd(&o.small->rerouted, (unsigned long long)__popc(rest));
-      base = __shfl_sync(kFull, base, 0);
-      if (retry) o.retry[base + __popc(rest & ((1u << lane) - 1u))] = t;
-    }
+    routeUnproven<In, V, rowDefersUnproven(kSoftmax, kList, kMinBlocks), kWide>(d, logits, o, sh, t0, t, retry, lane);
     // The next unit's batches rewrite the rows this tail read (and the
     // sieve's entries in the second buffer).
     if constexpr (kWide || kSieve) __syncwarp();
