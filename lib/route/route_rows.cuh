@@ -502,6 +502,48 @@ __host__ __device__ constexpr int rowStateWords(int list, RowGroups groups) {
 
 #include "route/route_sieve.cuh"
 
+// A proven token's outputs: its weights (softmax: the reference's scores,
+// from its exp; sigmoid: the exact sels in s), renormalised over the slots
+// in slot order as the reference, scaled; its experts; and its counts in
+// the block's histograms (a rank once per token). The pair splits the
+// writes; the one-lane tail writes them all.
+template <bool kSoftmax, int kList, bool kWide>
+__device__ __forceinline__ void writeProvenToken(const DevSpec& d, const FwdOut& o, const FastShared& sh, int64_t t,
+                                                 int k, int h, const int (&keys)[kList], const float (&xs)[kList],
+                                                 float (&s)[kList], float m, float inv) {
+  float denom = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kList; ++i) {
+    if (i >= k) break;
+    if (kSoftmax) s[i] = routeExpNonPos(xs[i] - m, sh.exp2) * inv;
+    denom += s[i];  // slot order, as the reference
+  }
+  int32_t* idxOut = o.idx + t * k;
+  float* wOut = o.w + t * k;
+  int prevRanks[kList];
+#pragma unroll
+  for (int i = 0; i < kList; ++i) {
+    if (i >= k) break;
+    const int e = keys[i] & kExpertBits;
+    if (kWide || (i & 1) == h) {  // the pair splits the writes
+      float w = s[i];
+      if (d.renorm) w = denom > 0.0f ? w / denom : 0.0f;
+      idxOut[i] = e;
+      wOut[i] = w * d.scale;
+    }
+    if (sh.hE && (kWide || h == 0)) {
+      atomicAdd(&sh.hE[e], 1);
+      const int r = d.epr == 1 ? e : (int)__umulhi((unsigned)e, d.eprMagic);
+      bool first = true;
+#pragma unroll
+      for (int j = 0; j < kList; ++j)
+        if (j < i && prevRanks[j] == r) first = false;
+      prevRanks[i] = r;
+      if (first) atomicAdd(&sh.hR[r], 1);
+    }
+  }
+}
+
 // The tokens of a tail not proven (or with a non-finite logit; `retry` on
 // the lane that hands its token on), routed exactly: few (0 to 0.4% of
 // random tokens at E = 256 for softmax, ~0.5% for sigmoid). This warp
@@ -1016,39 +1058,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     if constexpr (kSoftmax && !k16 && kList > 3 && kMinBlocks == 2)
       if (sureBeforeOrder && !sure) sure = orderExactly(keys, xs, k, runner, m, sh.exp2);
 
-    if (sure) {
-      float denom = 0.0f;
-#pragma unroll
-      for (int i = 0; i < kList; ++i) {
-        if (i >= k) break;
-        if (kSoftmax) s[i] = routeExpNonPos(xs[i] - m, sh.exp2) * inv;
-        denom += s[i];  // slot order, as the reference
-      }
-      int32_t* idxOut = o.idx + t * k;
-      float* wOut = o.w + t * k;
-      int prevRanks[kList];
-#pragma unroll
-      for (int i = 0; i < kList; ++i) {
-        if (i >= k) break;
-        const int e = keys[i] & kExpertBits;
-        if (kWide || (i & 1) == h) {  // the pair splits the writes
-          float w = s[i];
-          if (d.renorm) w = denom > 0.0f ? w / denom : 0.0f;
-          idxOut[i] = e;
-          wOut[i] = w * d.scale;
-        }
-        if (sh.hE && (kWide || h == 0)) {
-          atomicAdd(&sh.hE[e], 1);
-          const int r = d.epr == 1 ? e : (int)__umulhi((unsigned)e, d.eprMagic);
-          bool first = true;
-#pragma unroll
-          for (int j = 0; j < kList; ++j)
-            if (j < i && prevRanks[j] == r) first = false;
-          prevRanks[i] = r;
-          if (first) atomicAdd(&sh.hR[r], 1);
-        }
-      }
-    }
+    if (sure) writeProvenToken<kSoftmax, kList, kWide>(d, o, sh, t, k, h, keys, xs, s, m, inv);
     // The tokens not proven (or with a non-finite logit): routed exactly.
     const bool retry = live && !sure && (kWide || h == 0);
     routeUnproven<In, V, rowDefersUnproven(kSoftmax, kList, kMinBlocks), kWide>(d, logits, o, sh, t0, t, retry, lane);
