@@ -11,7 +11,7 @@ at most kSigmoidErr, far below the margins) and applies the kernel's checks
 with its margins:
   - groups: the worst chosen group's score above the best left out by 4 dSel;
   - the set: the last pick above the best value the runner-up's key bucket
-    can hold (keys: sel - 1 with the expert in the low 9 bits) by dSel
+    can hold (keys: sel - 1 with the expert in the low 8 bits) by dSel
     (exact order) or 2 dSel (before);
   - the order within the set: before exact order, every adjacent pair of
     picks 2 dSel apart; with it, none (the exact sels order them; only a
@@ -20,14 +20,16 @@ with its margins:
 dSel = kSigmoidErr + (1 + max|bias|) 2^-21, as in the kernel.
 Needs numpy. perf/RESULTS.md (tenth round) has the model next to the GPU's
 counts: 3.49% modelled against 3.50% measured before, 0.45% against 0.50%
-now.
+after (keys then held the expert in 9 bits; 8 since key8, thirteenth round).
+Not modelled: the 16-bit lists' second look and the sieve (route_rows.cuh);
+tests/route/second_look_model.py models the second look on its test's rows.
 """
 import argparse
 
 import numpy as np
 
 GROUPS, KEPT, K, EXPERTS = 8, 4, 8, 256
-EXPERT_BITS = 511
+EXPERT_BITS = 255  # route_keys.h kExpertBits
 
 
 def ord_key(v):

@@ -75,6 +75,15 @@ __device__ __forceinline__ bool uClearOf(float a, float b) { return b - a >= kUG
 // sign took seven.)
 __device__ __forceinline__ float sigmoidApprox(float x) { return rcpApprox(1.0f + ex2Approx(x * kNegLog2e)); }
 
+// dSel, the margin of every sigmoid proof (docs/ROUTING.md): how far an
+// approximate sel plus bias can be from the exact one: kSigmoidErr, plus
+// the two roundings of s + bias (each at most half an ulp of 1 + max |bias|,
+// 2^-24 of it; 2^-21 leaves room). The row kernel's, and the sieve bound
+// check's (route_cuda_bounds.cuh), so that the check tests the kernel's margin.
+__device__ __forceinline__ float sigmoidSelMargin(float maxAbsBias) {
+  return kSigmoidErr + (1.0f + maxAbsBias) * 0x1p-21f;
+}
+
 // The keys (descKey, tagged, valueKey, keyBound and their bounds) are in
 // route_keys.h, shared with the host tests.
 

@@ -43,7 +43,7 @@ __global__ void sieveBoundKernel(unsigned long long* checked, unsigned long long
   if (i >= kSieveBounds * kSieveBiases) return;
   const float bias = kSieveBiasGrid[i % kSieveBiases];
   const float bound = -0.4f + 1.8f * (float)(i / kSieveBiases) / kSieveBounds;  // below 0 to past 1 + bias
-  const float dSel = fast::kSigmoidErr + (1.0f + fabsf(bias)) * 0x1p-21f;
+  const float dSel = fast::sigmoidSelMargin(fabsf(bias));
   const float xLo = fast::sieveLogit(bound, bias, dSel);
   if (xLo == -INFINITY) return;  // keeps every logit: nothing to check
   unsigned long long n = 0, bad = 0;

@@ -625,7 +625,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   float maxAbsBias = 0.0f;
   for (int j = lane; j < E && hasBias; j += 32) maxAbsBias = fmaxf(maxAbsBias, fabsf(sh.bias[j]));
   maxAbsBias = __int_as_float(warpMax(__float_as_int(maxAbsBias)));  // >= +0: the bits order as ints
-  const float dSel = kSigmoidErr + (1.0f + maxAbsBias) * 0x1p-21f;
+  const float dSel = sigmoidSelMargin(maxAbsBias);
   const float keySlack = sigmoidKeySlack(maxAbsBias);
   // k is known at compile time for the short lists (launchRowsForK: a list
   // of 2 for k = 1, of 3 for k = 2), so the unused picks' code and loads go.

@@ -8,32 +8,38 @@ route wrongly. The test is only worth its time if both numbers are large.
     tests/route/second_look_model.py [--seed S]
 
 The model takes the exact sels for the approximate ones and orders the list
-as the keys do: by bucket of sel - 1 (its fp32 bits without the low 8, the
-expert's), then by expert. The picks are then ordered by exact sel, so the
+as the keys do (route_keys.h, with perf/route_proof_model.py's copies of
+its functions): sel - 1's key with the expert in its low bits, so by
+bucket, then by expert. The picks are then ordered by exact sel, so the
 last pick A is the lowest of the set; B is the runner-up, C the key past it.
 The set is proven by the keys alone when B is in another bucket and A is
-above the best value B's bucket can hold by dSel; else the second look:
-A before B in the reference's order (exact sel, ties to the lower expert)
-and A above the best value C's bucket can hold by dSel.
+above the best value B's bucket can hold (keyBound) by dSel; else the
+second look: A before B in the reference's order (exact sel, ties to the
+lower expert) and A above the best value C's bucket can hold by dSel.
 Needs numpy.
 """
 import argparse
+import os
+import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "perf"))
+from route_proof_model import EXPERT_BITS, key_value, ord_key  # noqa: E402
+
 TOKENS, EXPERTS, K = 10006, 256, 8
-D_SEL = 2.0**-20 + 2.0**-21
+D_SEL = 2.0**-20 + 2.0**-21  # sigmoidSelMargin without a bias
+KEY_SLACK = 3 * 2.0**-22     # sigmoidKeySlack without a bias
 
 
 def bucket(sel):
-    """The key's bucket (smaller first = larger sel - 1, as the list orders)."""
-    v = (sel - np.float32(1)).astype(np.float32)
-    return v.view(np.int32).astype(np.int64) >> 8
+    """The bucket of each sel's key (valueKey<false>: descKey(sel - 1))."""
+    return ~ord_key(sel - np.float32(1.0)) & ~EXPERT_BITS
 
 
 def bucket_best(b):
-    """The largest sel a bucket holds (sel - 1 < 0: the least magnitude)."""
-    return float(np.array([b << 8], np.int64).astype(np.int32).view(np.float32)[0]) + 1.0
+    """keyBound<false>: the largest sel a bucket can hold, with the slack."""
+    return float(key_value(~b) + np.float32(1.0)) + KEY_SLACK
 
 
 def row(rng):
@@ -56,7 +62,7 @@ def main():
         cand = np.concatenate([np.arange(32 * g, 32 * g + 32) for g in sorted(groups)])
         sel = (1 / (1 + np.exp(-x[cand].astype(np.float64)))).astype(np.float32)
         bk = bucket(sel)
-        listed = np.lexsort((cand, bk))
+        listed = np.argsort(bk | cand, kind="stable")  # the keys' order
         exact = np.lexsort((cand, -sel.astype(np.float64)))
         picks = listed[:K]
         a = picks[np.lexsort((cand[picks], -sel[picks].astype(np.float64)))][-1]
