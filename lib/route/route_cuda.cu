@@ -425,8 +425,7 @@ bool launchRowKernel(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, 
   const size_t smemFixed = fixed + pad + 16;                        // 16: alignment
   Launch l = planLaunch(kernel, smemFixed, perWarp, units, fn, perSm);
   if (onlyIfManyRounds && units <= 2 * (int64_t)l.maxBlocks * (l.threads / 32)) return false;
-  // Two rounds of one-lane tails would be four batches per warp.
-  if (perSm == 0) applyRowGrid(units, !kWide && fast::rowTwoRounds<In>(kList, kGroups), smemFixed, perWarp, l);
+  if (perSm == 0) applyRowGrid(units, fast::rowTwoRounds<In>(kList, kGroups), smemFixed, perWarp, l);
   const DeviceInfo& dev = deviceInfo(fn);
   l.smem = evenSpreadSmem(l.blocks, l.sms, l.smem, dev.smemPerSm, dev.smemReservedPerBlock, dev.smemPerBlockOptin);
   allowSmem(kernel, l.smem, fn);

@@ -458,18 +458,6 @@ __host__ __device__ constexpr bool rowCanKeepBest(bool softmax, int list) { retu
 template <typename In>
 __host__ __device__ constexpr bool rowCanChooseByMax(bool softmax, int list) { return softmax && sizeof(In) == 2 && list <= 3; }
 
-// Whether the launch spreads one round's batches over two rounds of half
-// the warps (rowGrid): every build but the short-work ones (rowShortWork),
-// and of those 16-bit byMax with k = 1 (switch), whose first pass only sums
-// and whose tail reloads a group from L2: there the second batch's stream
-// covers the first one's tail (H200, T = 65536: switch bf16 14.0 -> 13.4 us;
-// gshard bf16 the same either way, sam bf16 slower; perf/RESULTS.md,
-// sixteenth round).
-template <typename In>
-constexpr bool rowTwoRounds(int list, RowGroups groups) {
-  return !rowShortWork<In>(list) || (groups == RowGroups::byMax && list == 2);
-}
-
 // Whether the batch's tail runs one lane per token: a warp streams two
 // batches (each through the pair of lanes, as any build), keeps each
 // token's finite flag beside its group values, and one tail then routes the
@@ -498,6 +486,20 @@ __host__ __device__ constexpr bool rowWideTail(int list, RowGroups groups) {
 template <typename In>
 __host__ __device__ constexpr int rowStateWords(int list, RowGroups groups) {
   return rowWideTail<In>(list, groups) && groups == RowGroups::keepBest ? 4 : 0;
+}
+
+// Whether the launch spreads one round's batches over two rounds of half
+// the warps (rowGrid): every build but the short-work ones (rowShortWork),
+// and of those 16-bit byMax with k = 1 (switch), whose first pass only sums
+// and whose tail reloads a group from L2: there the second batch's stream
+// covers the first one's tail (H200, T = 65536: switch bf16 14.0 -> 13.4 us;
+// gshard bf16 the same either way, sam bf16 slower; perf/RESULTS.md,
+// sixteenth round). Not the one-lane tail, whose warp already streams two
+// batches per tail (two rounds would be four).
+template <typename In>
+constexpr bool rowTwoRounds(int list, RowGroups groups) {
+  if (rowWideTail<In>(list, groups)) return false;
+  return !rowShortWork<In>(list) || (groups == RowGroups::byMax && list == 2);
 }
 
 #include "route/route_sieve.cuh"
