@@ -945,18 +945,33 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     const bool sureBeforeOrder = sure;  // orderExactly's condition
     const bool runner = k < nCand;
     float xs[kList], act[kList], s[kList];
+    // Sigmoid loads its picks' logits before it uses any: behind a break on
+    // the runtime k each load waited for the one before (deepseek-v3 bf16:
+    // eight L2 round trips in a row at the batch's end, ~15% of the warps'
+    // stall samples in ncu). So it loads the most picks any k of its list
+    // has (k <= 8, rowFits), from experts of the row (an empty key's 255
+    // masked into it), and uses the first k.
+    constexpr int kMostPicks = kList > 3 ? 8 : kList - 1;
+    if constexpr (!kSoftmax) {
+      In picked[kMostPicks];
 #pragma unroll
-    for (int i = 0; i < kList; ++i) {
-      if (i > k || (!kSoftmax && i == k)) break;  // sigmoid: the runner-up's logit is not used
-      const int e = keys[i] & kExpertBits;
-      // No load (no L2 round trip at the batch's end) where the logit is
-      // known: 16-bit softmax keys hold it exactly; with every group kept
-      // and k = 1 a proven pick is the row's max logit, m (a pick that is
-      // not the max shares its key's bucket with it, so with the runner-up,
-      // and is not proven).
-      constexpr bool pickIsMax = kSoftmax && kAll && kList == 2;
-      xs[i] = kSoftmax && k16 ? keyLogit16(keys[i]) : pickIsMax && i == 0 ? m : toFloat<In>(rowPtr[e]);
-      if (kSoftmax) act[i] = m - xs[i];
+      for (int i = 0; i < kMostPicks; ++i) picked[i] = rowPtr[keys[i] & (32 * V - 1)];
+#pragma unroll
+      for (int i = 0; i < kMostPicks; ++i) xs[i] = toFloat<In>(picked[i]);
+    } else {
+#pragma unroll
+      for (int i = 0; i < kList; ++i) {
+        if (i > k) break;
+        const int e = keys[i] & kExpertBits;
+        // No load (no L2 round trip at the batch's end) where the logit is
+        // known: 16-bit softmax keys hold it exactly; with every group kept
+        // and k = 1 a proven pick is the row's max logit, m (a pick that is
+        // not the max shares its key's bucket with it, so with the runner-up,
+        // and is not proven).
+        constexpr bool pickIsMax = kAll && kList == 2;
+        xs[i] = k16 ? keyLogit16(keys[i]) : pickIsMax && i == 0 ? m : toFloat<In>(rowPtr[e]);
+        act[i] = m - xs[i];
+      }
     }
     if (kSoftmax) {
 #pragma unroll

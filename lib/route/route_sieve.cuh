@@ -41,8 +41,7 @@ __device__ __forceinline__ float sieveLogit(float bound, float groupBias, float 
 // entry n of lane l at word 32 n + l. 16-bit logits: the logit's fp32 bits
 // (its low 13 or 16 bits zero) or'd with the expert, one word; fp32: the
 // logit's word, and the expert in a byte after the words. kCap entries,
-// and one more that candidates not let through write once the kCap are
-// taken (the scan writes every candidate at the next free entry).
+// and a spare one that candidates let through past the kCap take.
 template <typename In, int kRegionWords>
 struct SieveBuffer {
   static constexpr int kEntryBytes = sizeof(In) == 2 ? 4 : 5;
@@ -50,14 +49,18 @@ struct SieveBuffer {
   static constexpr int kCap = kSlots - 1;
   static_assert(kCap > 9, "room for the k + 2 <= 10 best candidates");
   uint32_t* words;
-  __device__ void put(int n, int lane, float x, int e) const {
+  // at: the entry's word, 32 n + lane (the sieve steps it, not n).
+  __device__ void put(int at, float x, int e) const {
     if (sizeof(In) == 2) {
-      words[32 * n + lane] = __float_as_uint(x) | (uint32_t)e;
+      words[at] = __float_as_uint(x) + (uint32_t)e;  // an add, which folds with the expert's: the low bits are zero
     } else {
-      words[32 * n + lane] = __float_as_uint(x);
-      reinterpret_cast<uint8_t*>(words + 32 * kSlots)[32 * n + lane] = (uint8_t)e;
+      words[at] = __float_as_uint(x);
+      reinterpret_cast<uint8_t*>(words + 32 * kSlots)[at] = (uint8_t)e;
     }
   }
+  // The spare entry's mark: a NaN, which no candidate let through is.
+  __device__ void markSpare(int lane) const { words[32 * kCap + lane] = 0xffffffffu; }
+  __device__ bool spareMarked(int lane) const { return words[32 * kCap + lane] == 0xffffffffu; }
   __device__ void get(int n, int lane, float& x, int& e) const {
     const uint32_t w = words[32 * n + lane];
     if (sizeof(In) == 2) {
@@ -86,10 +89,15 @@ __device__ __forceinline__ float sieveReload(const In* rowPtr, int h, int lane, 
   const float sieveBound = thr - 4.0f * dSel;
   const SieveBuffer<In, kRegionWords> buf{region};
   __syncwarp();  // every lane has read its group values: the entries overwrite them
-  // Without branches: each candidate is written at the next free
-  // entry, which only one let through takes (past kCap, the spare
-  // entry is rewritten and the token goes the exact way).
-  int n = 0;  // candidates let through
+  // A candidate let through is written at the lane's next free entry (a
+  // predicated store and an add-and-min: 16-bit, ~6 instructions a
+  // candidate, against ~12 writing every candidate and counting those let
+  // through). The next entry stops at the spare one, kCap, which holds a
+  // NaN until a candidate past the kCap kept is written there (a NaN
+  // logit is never let through).
+  const int spareAt = 32 * buf.kCap + lane;
+  int at = lane;  // the next free entry's word (SieveBuffer::put), at most the spare's
+  buf.markSpare(lane);
   auto halfGroup = [&](int p) { return (int)__fns(chosen, 0, p / kHalves + 1); };  // the (p / kHalves)-th chosen group
   const int nHalves = M * kHalves;
   // The halves' loads go out kChunk at a time, so that the tail waits
@@ -98,6 +106,7 @@ __device__ __forceinline__ float sieveReload(const In* rowPtr, int h, int lane, 
   // words (fp32 with 64 spilled 60 bytes). One at a time in the
   // 3-block (80-register) builds, where held words spilled too.
   constexpr int kChunk = kMinBlocks == 2 ? 32 / (int)(sizeof(HalfWords<In>) / 4) : 1;
+  static_assert(!kWide || kChunk % 2 == 0 || kChunk == 1, "a chunk holds both halves of its groups");
 #pragma unroll 1
   for (int p0 = 0; p0 < nHalves; p0 += kChunk) {
     HalfWords<In> words[kChunk];
@@ -108,24 +117,27 @@ __device__ __forceinline__ float sieveReload(const In* rowPtr, int h, int lane, 
       gs[c] = halfGroup(p);
       words[c] = loadHalf<In>(rowPtr + gs[c] * 32, kWide ? p & 1 : h);
     }
+    float xLo = 0.0f;
 #pragma unroll
     for (int c = 0; c < kChunk; ++c) {
       if (p0 + c >= nHalves) break;
       const int g = gs[c];
-      const float xLo = sieveLogit(sieveBound, hasBias ? biasPad[g * 33 + 32] : 0.0f, dSel);
+      // The one-lane tail's halves come in pairs of one group (kChunk and
+      // p0 are even): its sieve's logit once for both.
+      if (!kWide || kChunk == 1 || c % 2 == 0) xLo = sieveLogit(sieveBound, hasBias ? biasPad[g * 33 + 32] : 0.0f, dSel);
       forHalfWords<In>(words[c], kWide ? (p0 + c) & 1 : h, [&](int, int i, float x) {
-        buf.put(min(n, buf.kCap), lane, x, 32 * g + i);
-        n += x >= xLo ? 1 : 0;
+        if (x >= xLo) buf.put(at, x, 32 * g + i), at = min(at + 32, spareAt);
       });
     }
   }
+  const int n = at >> 5;  // entries taken, at most kCap
   // Past the cap a candidate was left out unbounded: the exact way.
   // The pair decides together (each lane writes half of the picks,
   // and lane 0 alone hands the token on).
-  const bool fits = n <= buf.kCap;
+  const bool fits = buf.spareMarked(lane);
   const bool pairFits = kWide || __shfl_xor_sync(kFull, fits, 1);  // every lane: not behind a && (a lane that skips it hangs the warp)
   sure = sure && fits && pairFits;
-  const int most = __reduce_max_sync(kFull, min(n, buf.kCap));
+  const int most = __reduce_max_sync(kFull, n);
   // Two entries at a time: their sels overlap, and a pair goes into
   // the list in 3N - 1 instructions, not 2 (2N - 1).
 #pragma unroll 1
