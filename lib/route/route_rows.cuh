@@ -244,6 +244,17 @@ __device__ __forceinline__ typename Packed16<In>::T packed(uint32_t w) {
   memcpy(&v, &w, sizeof(w));
   return v;
 }
+// A 16-bit value's bits (x one of In's values: exact) and back.
+template <typename In>
+__device__ __forceinline__ uint32_t bits16(float x) {
+  if constexpr (std::is_same<In, __half>::value) return __half_as_ushort(__float2half_rn(x));
+  else return __float_as_uint(x) >> 16;
+}
+template <typename In>
+__device__ __forceinline__ float value16(uint32_t b) {
+  if constexpr (std::is_same<In, __half>::value) return __half2float(__ushort_as_half((unsigned short)b));
+  else return __uint_as_float(b << 16);
+}
 
 // A sorted list of the n smallest keys (ascending), updated without branches.
 template <int N>
@@ -715,6 +726,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
           // Against the group's own max: no running max to rescale; the
           // batch's end scales each group by exp(group max - row max).
           float mx4[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+          float second = -INFINITY;  // the sieve (16-bit): this lane's second largest logit of the slice
           int slice[kList];  // keepBest: this slice's list
 #pragma unroll
           for (int i = 0; i < kList; ++i) slice[i] = INT_MAX;
@@ -724,11 +736,12 @@ __global__ void __launch_bounds__(256, kMinBlocks)
             // instructions). The max ignores a NaN as fmaxf does; the poison
             // catches it.
             using P = typename Packed16<In>::T;
-            const P zero = packed<In>(0u);
-            P p2[2] = {zero, zero}, m2[2] = {packed<In>(Packed16<In>::kNegInf), packed<In>(Packed16<In>::kNegInf)};
+            const P zero = packed<In>(0u), negInf = packed<In>(Packed16<In>::kNegInf);
+            P p2[2] = {zero, zero}, m2[2] = {negInf, negInf}, s2[2] = {negInf, negInf};
             forHalfSharedWords<In>(rowWords, h, [&](int c, int i, uint32_t w) {
               const P v = packed<In>(w);
               p2[c & 1] = __hfma2(v, zero, p2[c & 1]);
+              if (kSieve) s2[c & 1] = __hmax2(s2[c & 1], __hmin2(m2[c & 1], v));  // the second largest (a tie counts)
               m2[c & 1] = __hmax2(m2[c & 1], v);
               if (kAll) {
                 float x[2];
@@ -740,6 +753,12 @@ __global__ void __launch_bounds__(256, kMinBlocks)
             for (int c = 0; c < 2; ++c) {
               poison[2 * c] += __low2float(p2[c]), poison[2 * c + 1] += __high2float(p2[c]);  // NaN stays NaN
               mx4[2 * c] = __low2float(m2[c]), mx4[2 * c + 1] = __high2float(m2[c]);
+            }
+            if constexpr (kSieve) {
+              // The lane's second largest: the chains' seconds, and each
+              // chain's max but the largest one.
+              const P mm = __hmax2(m2[0], m2[1]), ss = __hmax2(__hmax2(s2[0], s2[1]), __hmin2(m2[0], m2[1]));
+              second = fmaxf(fmaxf(__low2float(ss), __high2float(ss)), fminf(__low2float(mm), __high2float(mm)));
             }
           } else {
             int held = 0;  // insertKeyInPairs
@@ -772,6 +791,13 @@ __global__ void __launch_bounds__(256, kMinBlocks)
             acc[j & 3] = j < 4 ? e : acc[j & 3] + e;
           });
           v0 = pairSum((acc[0] + acc[1]) + (acc[2] + acc[3])), v1 = mGroup;
+          if constexpr (kSieve) {
+            // The group's second largest logit beside its max, both as
+            // 16-bit values in v1's word (the batch's end takes them apart).
+            const float oMax = __shfl_xor_sync(kFull, mHalf, 1), oSecond = __shfl_xor_sync(kFull, second, 1);
+            const float groupSecond = fmaxf(fminf(mHalf, oMax), fmaxf(second, oSecond));
+            v1 = __uint_as_float(bits16<In>(mGroup) << 16 | bits16<In>(groupSecond));
+          }
           if (kKeep) {
             // The group's score as the batch's end ranks it, up to rounding: a
             // sum as log2 of sum 2^(x log2e) (v0 is it over 2^mL), a max as
@@ -842,6 +868,15 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     float ga[V], gb[V];
 #pragma unroll
     for (int g = 0; g < V; ++g) ga[g] = scores[2 * g], gb[g] = scores[2 * g + 1];
+    float lows[V];  // the sieve: each group's lower of its top two values (sigmoid: gb; softmax: its second logit)
+#pragma unroll
+    for (int g = 0; g < V; ++g) {
+      lows[g] = gb[g];
+      if (kSoftmax && kSieve) {
+        const uint32_t w = __float_as_uint(gb[g]);
+        gb[g] = value16<In>(w >> 16), lows[g] = value16<In>(w & 0xffffu);
+      }
+    }
     float m = -INFINITY, inv = 0.0f;
     bool inRange = true;  // softmax: every group's max within +-2^126, where mGroup log2e stays finite
     if (kSoftmax) {
@@ -916,8 +951,8 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       // both halves), from global memory (L2).
       constexpr int kHalves = kWide ? 2 : 1;
       if (kSieve && 2 * M >= k) {
-        sieveBound = sieveReload<In, V, kList, kWide, kMinBlocks, kSieveWords>(rowPtr, h, lane, chosen, M, gb, dSel,
-                                                                              hasBias, biasPad, buf1, keys, sure);
+        sieveBound = sieveReload<In, V, kSoftmax, kList, kWide, kMinBlocks, kSieveWords>(
+            rowPtr, h, lane, chosen, M, lows, dSel, hasBias, biasPad, buf1, keys, sure);
       } else {
 #pragma unroll 1
         for (int p = 0; p < M * kHalves && !kKeep; ++p) {
@@ -1018,9 +1053,12 @@ __global__ void __launch_bounds__(256, kMinBlocks)
       const bool sameBucket = ((rKey ^ lastKey) & ~kExpertBits) == 0;
       if (kSoftmax && k16) {
         // 16-bit logits keep all their bits in the key: the runner-up (or
-        // byMax's best max left out) is the best left out; below a tie with
-        // it, every logit is at most the next lower 16-bit value.
-        const float rBest = kByMax ? fmaxf(rX, bestLeftOut) : rX;
+        // byMax's best max left out, or the sieve's bound where it left the
+        // runner-up out) is the best left out; below a tie with it, every
+        // logit is at most the next lower 16-bit value.
+        const float rBest = kByMax  ? fmaxf(rX, bestLeftOut)
+                            : kSieve ? fmaxf(rKey == INT_MAX ? -INFINITY : rX, sieveBound)
+                                     : rX;
         const float bound = rBest == lastX ? m - prevValue<In>(lastX) : m - rBest;
         sure = sure && uClearOf(lastAct, bound);
       } else if (!kSecondLook && sameBucket) {

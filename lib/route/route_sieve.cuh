@@ -16,9 +16,14 @@
 // Not fp32's 3-block (80-register) build, the one T = 1M takes: there the
 // sieve spilled more (52 bytes of loads a thread, not 24) and deepseek-v3
 // fp32 went 677 -> 688 us (H200, perf/RESULTS.md, eighteenth round).
+// The 16-bit softmax long lists (deepseek-v2's kind) sieve too, in their
+// 2-block build: the first pass keeps each group's top two logits (the
+// second in v1's word beside the max), and a candidate below the chosen
+// groups' lowest second logit is left out, exactly (no approximation).
 template <typename In>
 __host__ __device__ constexpr bool rowSieves(bool softmax, int list, RowGroups groups, int minBlocks) {
-  return !softmax && list > 3 && groups == RowGroups::reload && (sizeof(In) == 2 || minBlocks == 2);
+  if (list <= 3 || groups != RowGroups::reload) return false;
+  return softmax ? sizeof(In) == 2 && minBlocks == 2 : sizeof(In) == 2 || minBlocks == 2;
 }
 
 // The sieve's logit for one chosen group: a logit below it gives every
@@ -74,19 +79,22 @@ struct SieveBuffer {
 // The sieved reload of one token's chosen groups (this lane's halves; the
 // one-lane tail: both): the candidates the sieve lets through go into
 // keys. Returns the sieve's bound: every candidate left out has an
-// approximate sel below it (the runner-up's proof takes it). Clears sure
-// when a lane of the pair let through more than its buffer holds.
-// region: the warp's second slice buffer and its score rows.
-template <typename In, int V, int kList, bool kWide, int kMinBlocks, int kRegionWords>
+// approximate sel below it (softmax: a logit at most it), which the
+// runner-up's proof takes. Clears sure when a lane of the pair let through
+// more than its buffer holds. lows: each group's lower of its top two
+// values (sels; softmax: logits). region: the warp's second slice buffer
+// and its score rows.
+template <typename In, int V, bool kSoftmax, int kList, bool kWide, int kMinBlocks, int kRegionWords>
 __device__ __forceinline__ float sieveReload(const In* rowPtr, int h, int lane, unsigned chosen, int M,
-                                             const float (&gb)[V], float dSel, bool hasBias, const float* biasPad,
+                                             const float (&lows)[V], float dSel, bool hasBias, const float* biasPad,
                                              uint32_t* region, int (&keys)[kList], bool& sure) {
   constexpr int kHalves = kWide ? 2 : 1;
-  float thr = INFINITY;  // the lowest of the chosen groups' top two sels
+  float thr = INFINITY;  // the lowest of the chosen groups' top two values
 #pragma unroll
   for (int g = 0; g < V; ++g)
-    if ((chosen >> g) & 1u) thr = fminf(thr, gb[g]);
-  const float sieveBound = thr - 4.0f * dSel;
+    if ((chosen >> g) & 1u) thr = fminf(thr, lows[g]);
+  // Softmax: a logit below thr is at most the 16-bit value below it.
+  const float sieveBound = kSoftmax ? prevValue<In>(thr) : thr - 4.0f * dSel;
   const SieveBuffer<In, kRegionWords> buf{region};
   __syncwarp();  // every lane has read its group values: the entries overwrite them
   // A candidate let through is written at the lane's next free entry (a
@@ -124,7 +132,8 @@ __device__ __forceinline__ float sieveReload(const In* rowPtr, int h, int lane, 
       const int g = gs[c];
       // The one-lane tail's halves come in pairs of one group (kChunk and
       // p0 are even): its sieve's logit once for both.
-      if (!kWide || kChunk == 1 || c % 2 == 0) xLo = sieveLogit(sieveBound, hasBias ? biasPad[g * 33 + 32] : 0.0f, dSel);
+      if (kSoftmax) xLo = thr;
+      else if (!kWide || kChunk == 1 || c % 2 == 0) xLo = sieveLogit(sieveBound, hasBias ? biasPad[g * 33 + 32] : 0.0f, dSel);
       forHalfWords<In>(words[c], kWide ? (p0 + c) & 1 : h, [&](int, int i, float x) {
         if (x >= xLo) buf.put(at, x, 32 * g + i), at = min(at + 32, spareAt);
       });
@@ -148,8 +157,8 @@ __device__ __forceinline__ float sieveReload(const In* rowPtr, int h, int lane, 
       float x;
       int e;
       buf.get(min(q + c, buf.kCap), lane, x, e);
-      const float sg = sigmoidApprox(x), v = hasBias ? sg + biasPad[e + (e >> 5)] : sg;
-      pair[c] = q + c < n ? candidateKey<false>(v, e) : INT_MAX;
+      const float sg = kSoftmax ? x : sigmoidApprox(x), v = !kSoftmax && hasBias ? sg + biasPad[e + (e >> 5)] : sg;
+      pair[c] = q + c < n ? candidateKey<kSoftmax>(v, e) : INT_MAX;
     }
     insertKeyPair(keys, pair[0], pair[1]);
   }

@@ -635,6 +635,61 @@ TEST(RouteGpu, SievedReloadKeepsEveryCandidateLetThrough) {
 #endif
 }
 
+// The 16-bit softmax sieve (deepseek-v2's kind): a candidate below the
+// chosen groups' lowest second logit is left out. Rows put 6 to 63 values
+// at or above that bound (the lowest two in one chosen group, the rest in
+// the other two; every third row in equal pairs, so that ties sit at the
+// bound and among the picks), which sweeps the count across the sieve's
+// buffer (a lane that overflows it sends its token the exact way).
+TEST(RouteGpu, SoftmaxSieveKeepsEveryLogitAtItsBound) {
+  SKIP_WITHOUT_GPU();
+#if SAM_HAVE_CUDA
+  auto rng = freshRng("gpu softmax sieve");
+  constexpr int E = 256, G = 8, M = 3;
+  std::uniform_real_distribution<float> chosenBackground(-3.5f, -3.0f), otherBackground(-4.0f, -3.5f);
+  for (samDataType_t dt : {samBfloat16, samFloat16}) {
+    const samRouteConfig_t c = configFor(samPresetDeepseekV2, E, 8, 6);
+    ASSERT_EQ(c.groupsPerToken, M);
+    const int64_t T = 4096;
+    std::vector<float> x(static_cast<size_t>(T) * E);
+    std::vector<int> groups(G), grid(128);
+    std::iota(groups.begin(), groups.end(), 0);
+    std::iota(grid.begin(), grid.end(), 0);
+    for (int64_t t = 0; t < T; ++t) {
+      float* r = &x[t * E];
+      std::shuffle(groups.begin(), groups.end(), rng);
+      std::vector<int> chosen(groups.begin(), groups.begin() + M);
+      for (int e = 0; e < E; ++e) r[e] = otherBackground(rng);
+      for (int g : chosen)
+        for (int i = 0; i < 32; ++i) r[32 * g + i] = chosenBackground(rng);
+      // count values 0.5 + j / 128 (exact in bf16 and fp16), ascending.
+      const int count = 6 + static_cast<int>(t % 58);
+      const bool pairs = t % 3 == 2;
+      std::shuffle(grid.begin(), grid.end(), rng);
+      std::vector<float> values;
+      for (int j = 0; j < count; ++j) values.push_back(0.5f + grid[pairs ? j / 2 : j] / 128.0f);
+      std::sort(values.begin(), values.end());
+      const int low = chosen[static_cast<size_t>(t / 2 % M)];
+      std::vector<int> others;
+      for (int g : chosen)
+        if (g != low) others.push_back(g);
+      std::vector<std::vector<int>> perGroup(G);
+      perGroup[low] = {0, 1};
+      for (int v = 2; v < count; ++v) perGroup[others[static_cast<size_t>(v % 2)]].push_back(v);  // at most 31 each
+      for (int g : chosen) {
+        std::vector<int> where(32);
+        std::iota(where.begin(), where.end(), 0);
+        std::shuffle(where.begin(), where.end(), rng);
+        const std::vector<int>& mine = perGroup[g];
+        for (size_t j = 0; j < mine.size(); ++j) r[32 * g + where[j]] = values[mine[j]];
+      }
+    }
+    SCOPED_TRACE(dt == samBfloat16 ? "bf16" : "fp16");
+    compareForward({c, T, dt}, rng, nullptr, &x);
+  }
+#endif
+}
+
 TEST(RouteGpu, EveryKOptionsAndCapacity) {
   SKIP_WITHOUT_GPU();
 #if SAM_HAVE_CUDA
