@@ -251,6 +251,32 @@ std::pair<float, float> valueAndOneBelow(std::mt19937_64& rng, bool bf16Grid,
   const uint32_t b = fp32Bits(rng) & fp32Mask;
   return {floatFromBits(b), floatFromBits(b - 1)};
 }
+
+// A row of the sieve tests: M of G groups chosen at random (ascending),
+// every logit a background one (the chosen groups' above the others', all
+// below the values the test places), and count values 0.5 + j / 128 for
+// it to place (exact in every dtype; in equal pairs when asked),
+// ascending.
+struct SieveRow {
+  std::vector<int> chosen;
+  std::vector<float> values;
+};
+SieveRow sieveRow(std::mt19937_64& rng, float* r, int E, int G, int M, int count, bool pairs) {
+  std::uniform_real_distribution<float> chosenBackground(-3.5f, -3.0f), otherBackground(-4.0f, -3.5f);
+  std::vector<int> groups(G), grid(128);
+  std::iota(groups.begin(), groups.end(), 0);
+  std::iota(grid.begin(), grid.end(), 0);
+  std::shuffle(groups.begin(), groups.end(), rng);
+  SieveRow row{std::vector<int>(groups.begin(), groups.begin() + M), {}};
+  std::sort(row.chosen.begin(), row.chosen.end());
+  for (int e = 0; e < E; ++e) r[e] = otherBackground(rng);
+  for (int g : row.chosen)
+    for (int i = 0; i < 32; ++i) r[32 * g + i] = chosenBackground(rng);
+  std::shuffle(grid.begin(), grid.end(), rng);
+  for (int j = 0; j < count; ++j) row.values.push_back(0.5f + grid[pairs ? j / 2 : j] / 128.0f);
+  std::sort(row.values.begin(), row.values.end());
+  return row;
+}
 #endif
 
 }  // namespace
@@ -585,30 +611,19 @@ TEST(RouteGpu, SievedReloadKeepsEveryCandidateLetThrough) {
 #if SAM_HAVE_CUDA
   auto rng = freshRng("gpu sieved reload");
   constexpr int E = 256, G = 8;
-  std::uniform_real_distribution<float> chosenBackground(-3.5f, -3.0f), otherBackground(-4.0f, -3.5f);
   const std::vector<float> bias = randomBias(rng, E, 0.001f);
   for (samDataType_t dt : {samFloat32, samBfloat16})
     for (bool withBias : {false, true}) {
       const samRouteConfig_t c = configFor(samPresetDeepseekV3, E, G, 8);
       const int64_t T = 4096;
       std::vector<float> x(static_cast<size_t>(T) * E);
-      std::vector<int> groups(G), grid(128);
-      std::iota(groups.begin(), groups.end(), 0);
-      std::iota(grid.begin(), grid.end(), 0);
       for (int64_t t = 0; t < T; ++t) {
         float* r = &x[t * E];
-        std::shuffle(groups.begin(), groups.end(), rng);
-        std::vector<int> chosen(groups.begin(), groups.begin() + 4);
-        std::sort(chosen.begin(), chosen.end());
-        for (int e = 0; e < E; ++e) r[e] = otherBackground(rng);
-        for (int g : chosen)
-          for (int i = 0; i < 32; ++i) r[32 * g + i] = chosenBackground(rng);
-        // count distinct values 0.5 + j / 128 (exact in bf16), ascending.
-        const int count = 8 + static_cast<int>(t % 64);
-        std::shuffle(grid.begin(), grid.end(), rng);
-        std::vector<float> values;
-        for (int j = 0; j < count; ++j) values.push_back(0.5f + grid[j] / 128.0f);
-        std::sort(values.begin(), values.end());
+        // 8 to 71 distinct values.
+        const SieveRow row = sieveRow(rng, r, E, G, 4, 8 + static_cast<int>(t % 64), false);
+        const std::vector<int>& chosen = row.chosen;
+        const std::vector<float>& values = row.values;
+        const int count = static_cast<int>(values.size());
         // The two lowest in one chosen group, the rest in turn in the
         // other three; the experts each group's values take come last in
         // its scan order (t even) or anywhere (t odd).
@@ -646,29 +661,17 @@ TEST(RouteGpu, SoftmaxSieveKeepsEveryLogitAtItsBound) {
 #if SAM_HAVE_CUDA
   auto rng = freshRng("gpu softmax sieve");
   constexpr int E = 256, G = 8, M = 3;
-  std::uniform_real_distribution<float> chosenBackground(-3.5f, -3.0f), otherBackground(-4.0f, -3.5f);
   for (samDataType_t dt : {samBfloat16, samFloat16}) {
     const samRouteConfig_t c = configFor(samPresetDeepseekV2, E, 8, 6);
     ASSERT_EQ(c.groupsPerToken, M);
     const int64_t T = 4096;
     std::vector<float> x(static_cast<size_t>(T) * E);
-    std::vector<int> groups(G), grid(128);
-    std::iota(groups.begin(), groups.end(), 0);
-    std::iota(grid.begin(), grid.end(), 0);
     for (int64_t t = 0; t < T; ++t) {
       float* r = &x[t * E];
-      std::shuffle(groups.begin(), groups.end(), rng);
-      std::vector<int> chosen(groups.begin(), groups.begin() + M);
-      for (int e = 0; e < E; ++e) r[e] = otherBackground(rng);
-      for (int g : chosen)
-        for (int i = 0; i < 32; ++i) r[32 * g + i] = chosenBackground(rng);
-      // count values 0.5 + j / 128 (exact in bf16 and fp16), ascending.
       const int count = 6 + static_cast<int>(t % 58);
-      const bool pairs = t % 3 == 2;
-      std::shuffle(grid.begin(), grid.end(), rng);
-      std::vector<float> values;
-      for (int j = 0; j < count; ++j) values.push_back(0.5f + grid[pairs ? j / 2 : j] / 128.0f);
-      std::sort(values.begin(), values.end());
+      const SieveRow row = sieveRow(rng, r, E, G, M, count, t % 3 == 2);
+      const std::vector<int>& chosen = row.chosen;
+      const std::vector<float>& values = row.values;
       const int low = chosen[static_cast<size_t>(t / 2 % M)];
       std::vector<int> others;
       for (int g : chosen)
