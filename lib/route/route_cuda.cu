@@ -388,7 +388,7 @@ bool fastShape(const DevSpec& d) {
 // capacity, no statistics, logits aligned to 16 bytes, SAM_ROUTE_EXACT=0.
 bool rowFits(const DevSpec& d, const void* logits, const FwdOut& o, bool stats) {
   if (o.sraw || stats || paramInt("SAM_ROUTE_EXACT") != 0) return false;
-  if ((d.E != 128 && d.E != 256) || d.k > 8 || reinterpret_cast<uintptr_t>(logits) % 16 != 0) return false;
+  if ((d.E != 128 && d.E != 256) || d.k > fast::kRowMostK || reinterpret_cast<uintptr_t>(logits) % 16 != 0) return false;
   const bool groupMax = groupScoreIsMax(d);
   const bool top2 = d.reduce == samGroupReduceTopN && d.topN == 2;
   if (!d.sigmoid) return !d.bias && (d.allGroups || groupMax || d.reduce == samGroupReduceSum);

@@ -51,12 +51,16 @@ struct SliceLayout {
   static constexpr int kWords = kRows * kStride;
 };
 
+// The most experts per token the row kernel routes (rowFits, route_cuda.cu).
+constexpr int kRowMostK = 8;
+
 // A warp's shared memory: two slice buffers, then per token row the pair's
 // two values per group (softmax: the sum of exps against the group's max,
-// and that max; sigmoid: the top two sel), padded to an odd stride (the
-// one-lane tail keeps the token's finite flag in the pad word), then
-// kState words of the token's state (rowStateWords). kTokens: the tokens of
-// one tail (a batch, or two for the one-lane tail).
+// and that max, which the 16-bit sieve's word holds beside the group's
+// second largest logit; sigmoid: the top two sel), padded to an odd
+// stride (the one-lane tail keeps the token's finite flag in the pad
+// word), then kState words of the token's state (rowStateWords). kTokens:
+// the tokens of one tail (a batch, or two for the one-lane tail).
 template <typename In, int V, int kTokens = SliceLayout<In>::kRows, int kState = 0>
 struct WarpLayout {
   static constexpr int kScoreStride = 2 * V + 1 + kState;
@@ -984,9 +988,10 @@ __global__ void __launch_bounds__(256, kMinBlocks)
     // the runtime k each load waited for the one before (deepseek-v3 bf16:
     // eight L2 round trips in a row at the batch's end, ~15% of the warps'
     // stall samples in ncu). So it loads the most picks any k of its list
-    // has (k <= 8, rowFits), from experts of the row (an empty key's 255
-    // masked into it), and uses the first k.
-    constexpr int kMostPicks = kList > 3 ? 8 : kList - 1;
+    // has (its lists: k + 1 or k + 2 keys, the long ones k <= kRowMostK),
+    // from experts of the row (an empty key's 255 masked into it), and uses
+    // the first k.
+    constexpr int kMostPicks = kList > 3 ? kRowMostK : kList - 1;
     if constexpr (!kSoftmax) {
       In picked[kMostPicks];
 #pragma unroll

@@ -1,6 +1,7 @@
-// The sieved reload of the sigmoid long lists (deepseek-v3's kind): which
-// lists sieve, the sieve's logit bound and where the candidates it lets
-// through wait, and the reload itself (sieveReload). Included by
+// The sieved reload of the long lists (deepseek-v3's kind, and the 16-bit
+// softmax ones of deepseek-v2's kind): which lists sieve, the sigmoid
+// sieve's logit bound and where the candidates it lets through wait, and
+// the reload itself (sieveReload). Included by
 // route_rows.cuh before the row kernel: it uses the half loads and key
 // lists defined there.
 
