@@ -412,7 +412,7 @@ template <typename In, int V, bool kSoftmax, int kList, fast::RowGroups kGroups,
 bool launchRowKernel(const DevSpec& d, const In* x, int64_t T, const FwdOut& o, bool counts, size_t fixed,
                      bool onlyIfManyRounds, cudaStream_t st, const char* fn) {
   const auto kernel = fast::routeRowKernel<In, V, kSoftmax, kList, kGroups, kMinBlocks>;
-  const size_t pad = d.bias ? sizeof(float) * V * 33 : 0;
+  const size_t pad = d.bias ? sizeof(float) * V * fast::kBiasStride : 0;
   // The grid's unit: a batch of 16 tokens, or two for the one-lane tail
   // (routeRowKernel routes a unit's batches in one tail).
   constexpr bool kWide = fast::rowWideTail<In>(kList, kGroups);

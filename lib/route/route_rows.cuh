@@ -54,6 +54,13 @@ struct SliceLayout {
 // The most experts per token the row kernel routes (rowFits, route_cuda.cu).
 constexpr int kRowMostK = 8;
 
+// The selection bias in the row kernel's shared memory: each group's 32
+// entries and a pad word (the sieve keeps the group's largest bias there),
+// so lanes reading one group's entries hit distinct banks. launchRowKernel
+// sizes it.
+constexpr int kBiasStride = 33;
+__host__ __device__ constexpr int biasAt(int e) { return (e >> 5) * kBiasStride + (e & 31); }
+
 // A warp's shared memory: two slice buffers, then per token row the pair's
 // two values per group (softmax: the sum of exps against the group's max,
 // and that max, which the 16-bit sieve's word holds beside the group's
@@ -500,7 +507,7 @@ __host__ __device__ constexpr bool rowWideTail(int list, RowGroups groups) {
 // words apart, each in its own bank). None where the tail reloads.
 template <typename In>
 __host__ __device__ constexpr int rowStateWords(int list, RowGroups groups) {
-  return rowWideTail<In>(list, groups) && groups == RowGroups::keepBest ? 4 : 0;
+  return groups == RowGroups::keepBest ? 4 : 0;
 }
 
 // Whether the launch spreads one round's batches over two rounds of half
@@ -608,9 +615,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   letNextKernelLaunch();  // the retry or commit kernel: it waits for this one's end
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wpb = blockDim.x >> 5;
   const int h = lane & 1, row = lane >> 1;  // this lane's half and token within the batch it streams
-  // After fastSetup's region: the bias padded to 33 per group (lanes read
-  // bias[33 g + i] of one group: no bank conflicts), then each warp's
-  // region. Every pointer is the dynamic shared array plus an offset: one
+  // After fastSetup's region: the bias (biasAt), then each warp's region. Every pointer is the dynamic shared array plus an offset: one
   // that went through an integer would lose its address space and make
   // every access a generic load (the L1TEX path, not LDS).
   // The warps' regions sit at 32-byte boundaries of the shared window only
@@ -624,17 +629,17 @@ __global__ void __launch_bounds__(256, kMinBlocks)
   extern __shared__ __align__(16) uint32_t rowSmem[];
   const int endWord = (int)(reinterpret_cast<uint32_t*>(sh.end) - rowSmem);  // sh.end is 4-byte aligned
   float* biasPad = reinterpret_cast<float*>(rowSmem + endWord);
-  const int warpsWord = (endWord + (d.bias ? V * 33 : 0) + 3) & ~3;  // cp.async: 16-byte aligned
+  const int warpsWord = (endWord + (d.bias ? V * kBiasStride : 0) + 3) & ~3;  // cp.async: 16-byte aligned
   uint32_t* buf0 = rowSmem + warpsWord + warp * W::kWords;
   uint32_t* buf1 = buf0 + L::kWords;
   float* scoreRows = reinterpret_cast<float*>(buf1 + L::kWords);  // W's token rows
   float* scores0 = scoreRows + row * W::kScoreStride;             // this lane's row in a tail's first batch
   if (d.bias) {
-    for (int j = threadIdx.x; j < E; j += blockDim.x) biasPad[(j >> 5) * 33 + (j & 31)] = sh.bias[j];
+    for (int j = threadIdx.x; j < E; j += blockDim.x) biasPad[biasAt(j)] = sh.bias[j];
     if (kSieve && threadIdx.x < V) {  // each group's largest bias, in its pad word
       float most = -INFINITY;
       for (int i = 0; i < 32; ++i) most = fmaxf(most, sh.bias[32 * threadIdx.x + i]);
-      biasPad[threadIdx.x * 33 + 32] = most;
+      biasPad[threadIdx.x * kBiasStride + 32] = most;
     }
     __syncthreads();
   }
@@ -818,7 +823,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
           int held = 0;  // insertKeyInPairs
           forHalfShared<In>(rowWords, h, [&](int j, int i, float x) {
             poison[j & 3] = fmaExact(x, 0.0f, poison[j & 3]);
-            const float sg = sigmoidApprox(x), sel = hasBias ? sg + biasPad[s * 33 + i] : sg;  // not sg + 0: an FADD per logit
+            const float sg = sigmoidApprox(x), sel = hasBias ? sg + biasPad[s * kBiasStride + i] : sg;  // not sg + 0: an FADD per logit
             a2 = fmaxf(a2, fminf(a1, sel));
             a1 = fmaxf(a1, sel);
             if (!kAll) return;
@@ -963,7 +968,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
           const int g = (int)__fns(chosen, 0, p / kHalves + 1);  // the (p / kHalves)-th chosen group
           int held = 0;  // insertKeyInPairs
           forHalfGlobal<In>(rowPtr + g * 32, kWide ? p & 1 : h, [&](int j, int i, float x) {
-            const float sg = kSoftmax ? x : sigmoidApprox(x), v = kSoftmax || !hasBias ? sg : sg + biasPad[g * 33 + i];
+            const float sg = kSoftmax ? x : sigmoidApprox(x), v = kSoftmax || !hasBias ? sg : sg + biasPad[g * kBiasStride + i];
             insertKeyInPairs(keys, held, j, candidateKey<kSoftmax>(v, 32 * g + i));
           });
         }
@@ -1032,7 +1037,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
         if (i >= k) break;
         const int e = keys[i] & kExpertBits;
         s[i] = routeSigmoid(xs[i], sh.exp2);
-        act[i] = hasBias ? s[i] + biasPad[(e >> 5) * 33 + (e & 31)] : s[i];  // the exact sel
+        act[i] = hasBias ? s[i] + biasPad[biasAt(e)] : s[i];  // the exact sel
       }
 #pragma unroll
       for (int i = 0; i + 1 < kList; ++i) {
@@ -1094,7 +1099,7 @@ __global__ void __launch_bounds__(256, kMinBlocks)
           if (sure && !setProven && rKey != INT_MAX && k + 2 <= kList) {
             const int re = rKey & kExpertBits;
             const float rs = routeSigmoid(toFloat<In>(rowPtr[re]), sh.exp2);
-            const float rAct = hasBias ? rs + biasPad[(re >> 5) * 33 + (re & 31)] : rs;
+            const float rAct = hasBias ? rs + biasPad[biasAt(re)] : rs;
             const float past = fmaxf(keyBound<false>(pastKey & ~kExpertBits, keySlack), sieveBound);
             setProven = exactBefore(lastAct, lastKey, rAct, rKey) && lastAct - past > dSel;  // no key past: past is sieveBound
           }

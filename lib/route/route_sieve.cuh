@@ -1,9 +1,8 @@
 // The sieved reload of the long lists (deepseek-v3's kind, and the 16-bit
 // softmax ones of deepseek-v2's kind): which lists sieve, the sigmoid
-// sieve's logit bound and where the candidates it lets through wait, and
-// the reload itself (sieveReload). Included by
-// route_rows.cuh before the row kernel: it uses the half loads and key
-// lists defined there.
+// sieve's logit bound, where the candidates it lets through wait, and the
+// reload itself (sieveReload). Included by route_rows.cuh before the row
+// kernel: it uses the half loads, key lists and bias layout defined there.
 
 // Whether the reload of a sigmoid long list is sieved: the first pass
 // knows each chosen group's top two sels, 2M >= k values of distinct
@@ -134,7 +133,7 @@ __device__ __forceinline__ float sieveReload(const In* rowPtr, int h, int lane, 
       // The one-lane tail's halves come in pairs of one group (kChunk and
       // p0 are even): its sieve's logit once for both.
       if (kSoftmax) xLo = thr;
-      else if (!kWide || kChunk == 1 || c % 2 == 0) xLo = sieveLogit(sieveBound, hasBias ? biasPad[g * 33 + 32] : 0.0f, dSel);
+      else if (!kWide || kChunk == 1 || c % 2 == 0) xLo = sieveLogit(sieveBound, hasBias ? biasPad[g * kBiasStride + 32] : 0.0f, dSel);
       forHalfWords<In>(words[c], kWide ? (p0 + c) & 1 : h, [&](int, int i, float x) {
         if (x >= xLo) buf.put(at, x, 32 * g + i), at = min(at + 32, spareAt);
       });
@@ -158,7 +157,10 @@ __device__ __forceinline__ float sieveReload(const In* rowPtr, int h, int lane, 
       float x;
       int e;
       buf.get(min(q + c, buf.kCap), lane, x, e);
-      const float sg = kSoftmax ? x : sigmoidApprox(x), v = !kSoftmax && hasBias ? sg + biasPad[e + (e >> 5)] : sg;
+      // biasAt(e), as e + (e >> 5): one instruction here, in the loop the
+      // sieve's entries take (biasAt's form moved this loop's code).
+      const int biasIdx = e + (kBiasStride - 32) * (e >> 5);
+      const float sg = kSoftmax ? x : sigmoidApprox(x), v = !kSoftmax && hasBias ? sg + biasPad[biasIdx] : sg;
       pair[c] = q + c < n ? candidateKey<kSoftmax>(v, e) : INT_MAX;
     }
     insertKeyPair(keys, pair[0], pair[1]);
